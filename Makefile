@@ -1,0 +1,32 @@
+# Two commands for a fresh machine:  make reproduce  |  make test
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+
+.PHONY: venv test test-fast reproduce data clean
+
+# torch first, pinned to the CPU wheel (a looser spec pulls gigabytes of CUDA), then the package.
+$(STAMP):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,serve]"
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+venv: $(STAMP)
+
+test: venv
+	$(BIN)/python -m pytest
+
+test-fast: venv
+	$(BIN)/python -m pytest -m "not slow"
+
+reproduce: venv
+	$(BIN)/tinyrs reproduce --profile toy
+
+data: venv
+	$(BIN)/tinyrs data build --profile toy --cards-dir data_cards
+
+clean:
+	rm -rf $(VENV) data runs

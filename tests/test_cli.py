@@ -1,0 +1,40 @@
+"""`tinyrs --help` lists the subcommands; each has its own --help."""
+import subprocess
+import sys
+
+import pytest
+
+from tinyrs.cli import build_parser, main
+
+COMMANDS = [["data"], ["data", "build"], ["data", "validate"], ["model"], ["model", "toy"], ["model", "info"],
+            ["learnability"], ["reproduce"]]
+
+
+def test_top_level_help_lists_subcommands():
+    r = subprocess.run([sys.executable, "-m", "tinyrs.cli", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0
+    for name in ["data", "model", "learnability", "reproduce"]:
+        assert name in r.stdout
+
+
+@pytest.mark.parametrize("cmd", COMMANDS)
+def test_each_subcommand_has_help(cmd, capsys):
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(cmd + ["--help"])
+    assert e.value.code == 0
+    assert "usage: tinyrs " + " ".join(cmd) in capsys.readouterr().out
+
+
+def test_data_build_cli_and_bad_override(tmp_path, capsys):
+    assert main(["data", "build", "--out", str(tmp_path / "d"), "--set", "nonsense=1", "--no-progress"]) == 2
+    assert "unknown key 'nonsense'" in capsys.readouterr().err
+    args = ["data", "build", "--out", str(tmp_path / "d"), "--no-progress", "--set", "pretrain.images=10",
+            "--set", "instruct.entries=40", "--set", "rl.entries=10"]
+    assert main(args) == 0
+    assert "disjoint: True" in capsys.readouterr().out
+
+
+def test_model_toy_and_info(toy_build, tmp_path, capsys):
+    assert main(["model", "toy", "--build", str(toy_build), "--out", str(tmp_path / "m")]) == 0
+    assert main(["model", "info", str(tmp_path / "m")]) == 0
+    assert '"architecture": "Qwen2VLForConditionalGeneration"' in capsys.readouterr().out

@@ -1,0 +1,37 @@
+"""VHM entries -> datasets.Dataset for TRL: prompt/completion, image first, images as RGB."""
+import json
+import shutil
+
+from tinyrs.data.hf import to_messages, to_sft_dataset
+from tinyrs.data.vhm import make_entry, read_json_list
+
+
+def test_prompt_completion_with_image_first(toy_build):
+    entries = read_json_list(toy_build / "instruct.json")[:8]
+    ds = to_sft_dataset(entries, toy_build / "images")
+    row = ds[0]
+    user = row["prompt"][0]
+    assert user["role"] == "user" and user["content"][0]["type"] == "image"
+    assert user["content"][1]["text"] == entries[0]["conversations"][0]["value"].replace("<image>\n", "")
+    assert row["completion"][0]["content"][0]["text"] == entries[0]["conversations"][1]["value"]
+    assert row["images"][0].mode == "RGB" and len(ds) == 8
+
+
+def test_rgba_and_geotiff_reach_trl_as_rgb(tmp_path, fixtures_dir):
+    root = tmp_path / "img"
+    (root / "x").mkdir(parents=True)
+    for n in ["dota_P0004_patch_rgba.png", "rsvqa_lr_0.tif"]:
+        shutil.copy(fixtures_dir / "real_images" / n, root / "x" / n)
+    entries = [make_entry(n, "x", "describe", "an image", "IT") for n in ["dota_P0004_patch_rgba.png", "rsvqa_lr_0.tif"]]
+    ds = to_sft_dataset(entries, root)
+    assert [r["images"][0].mode for r in ds] == ["RGB", "RGB"]
+
+
+def test_multi_turn_keeps_history_in_the_prompt():
+    e = {"image": "a.jpg", "conversations": [
+        {"from": "human", "value": "<image>\n{VQA} Is there a ship?"}, {"from": "gpt", "value": "yes"},
+        {"from": "human", "value": "How many?"}, {"from": "gpt", "value": "2"}]}
+    prompt, completion = to_messages(e, system="sys")
+    assert [m["role"] for m in prompt] == ["system", "user", "assistant", "user"]
+    assert completion[0]["content"][0]["text"] == "2"
+    assert json.dumps(prompt).count('"image"') == 1

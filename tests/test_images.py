@@ -1,0 +1,54 @@
+"""Images as real remote-sensing data comes: JPEG, RGBA PNG, GeoTIFF, non-square, 16-bit multi-band."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from tinyrs.data.images import ImageLoadError, load_rgb
+
+
+@pytest.mark.parametrize("name,size", [("real_images/church_010.jpg", (256, 256)),
+                                       ("real_images/dota_P0004_patch_rgba.png", (285, 294)),
+                                       ("real_images/rsvqa_lr_0.tif", (256, 256)),
+                                       ("dota/P1888.png", (712, 557))])
+def test_fixture_images_load_as_rgb(fixtures_dir, name, size):
+    im = load_rgb(fixtures_dir / name)
+    assert im.mode == "RGB" and im.size == size
+    assert np.asarray(im).std() > 5  # real content, not a blank
+
+
+def test_rgba_alpha_is_dropped_not_kept(fixtures_dir):
+    src = Image.open(fixtures_dir / "real_images/dota_P0004_patch_rgba.png")
+    assert src.mode == "RGBA"
+    assert load_rgb(fixtures_dir / "real_images/dota_P0004_patch_rgba.png").mode == "RGB"
+
+
+def test_geotiff_pixels_match_tifffile(fixtures_dir):
+    import tifffile
+
+    path = fixtures_dir / "real_images/rsvqa_lr_1.tif"
+    assert (np.asarray(load_rgb(path)) == tifffile.imread(path)).all()
+
+
+def test_sixteen_bit_multiband_geotiff(tmp_path):
+    import tifffile
+
+    rng = np.random.default_rng(0)
+    data = rng.integers(0, 4000, size=(4, 64, 48), dtype=np.uint16)  # bands first, like many GeoTIFFs
+    tifffile.imwrite(tmp_path / "s2.tif", data)
+    im = load_rgb(tmp_path / "s2.tif")
+    assert im.mode == "RGB" and im.size == (48, 64)
+    arr = np.asarray(im)
+    assert arr.min() == 0 and arr.max() == 255  # stretched to 8 bit
+
+
+def test_missing_and_corrupt_images_name_the_path(tmp_path):
+    with pytest.raises(ImageLoadError, match="not found: .*nope.jpg"):
+        load_rgb(tmp_path / "nope.jpg")
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    with pytest.raises(ImageLoadError, match="bad.jpg"):
+        load_rgb(bad)
+    bad_tif = tmp_path / "bad.tif"
+    bad_tif.write_bytes(b"II*\x00garbage")
+    with pytest.raises(ImageLoadError, match="bad.tif"):
+        load_rgb(bad_tif)

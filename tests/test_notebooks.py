@@ -1,0 +1,56 @@
+"""Notebooks execute headlessly under papermill, with small parameters."""
+import json
+
+import papermill as pm
+import pytest
+
+from tinyrs.paths import NOTEBOOKS
+from tinyrs.reproduce import declared_parameters, notebook_parameters, notebook_paths
+
+
+def run(name, tmp_path, **params):
+    out = tmp_path / name
+    pm.execute_notebook(str(NOTEBOOKS / name), str(out), parameters=params, cwd=str(tmp_path), kernel_name="python3",
+                        progress_bar=False)
+    return json.loads(out.read_text())
+
+
+def outputs_text(nb) -> str:
+    return "\n".join(o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"])
+                     for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", []))
+
+
+@pytest.mark.slow
+def test_01_dataset_construction(tmp_path):
+    nb = run("01_dataset_construction.ipynb", tmp_path, out_dir=str(tmp_path / "data"), figures_dir=str(tmp_path / "fig"),
+             write_repo_cards=False,
+             build_overrides=["pretrain.images=150", "instruct.entries=500", "rl.entries=100"],
+             learnability_images=1500, learnability_steps=260, learnability_seconds=75.0)
+    text = outputs_text(nb)
+    assert "instruct_balanced.json" in text and "'disjoint': True" in text
+    for stem in ["01_world_samples", "01_task_balance"]:
+        assert {p.suffix for p in (tmp_path / "fig").glob(stem + ".*")} == {".png", ".pdf", ".csv"}
+    res = json.loads((tmp_path / "data" / "learnability" / "learnability.json").read_text())
+    print("learnability:", res["mean_after"], "chance", res["mean_chance"], res["steps"], "steps", res["train_seconds"], "s")
+    assert res["mean_after"] >= 3 * res["mean_chance"] and res["mean_after"] - res["mean_chance"] > 0.3
+    assert max(res["accuracy_before"].values()) <= 0.2  # the untrained model is not already right
+
+
+def test_reproduce_parameters_are_declared_by_the_notebooks():
+    for profile in ["toy", "paper"]:
+        for nb in notebook_paths():
+            params = notebook_parameters(profile, nb)  # raises on an undeclared key
+            assert set(params) <= declared_parameters(nb)
+
+
+def test_papermill_sees_every_parameter_the_cell_assigns():
+    """papermill skips a parameter line it cannot parse (e.g. a comment with '='); catch that here."""
+    import ast
+
+    import nbformat
+
+    for nb_path in notebook_paths():
+        nb = nbformat.read(nb_path, as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        assigned = {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign) for t in node.targets}
+        assert assigned == declared_parameters(nb_path), nb_path.name

@@ -1,0 +1,57 @@
+"""Boxes as Qwen2-VL writes them: `[[x1, y1, x2, y2]]`, integers in a 0..1000 frame.
+
+Evaluation files keep ground truth in absolute pixels `[x1, y1, x2, y2]`; predictions are
+rescaled by width/1000 and height/1000 (see REFERENCE.md).
+"""
+from __future__ import annotations
+
+import re
+
+NORM = 1000
+# Model output: double brackets, four integers (what the released harness parses).
+MODEL_BOX = re.compile(r"\[\[\s*(-?\d+)[,\s]+(-?\d+)[,\s]+(-?\d+)[,\s]+(-?\d+)\s*\]\]")
+# Evaluation-file ground truth: single brackets, numbers in pixels.
+PIXEL_BOX = re.compile(r"\[\s*(-?\d+(?:\.\d+)?)[,\s]+(-?\d+(?:\.\d+)?)[,\s]+(-?\d+(?:\.\d+)?)[,\s]+(-?\d+(?:\.\d+)?)\s*\]")
+
+
+def format_box(box) -> str:
+    """[x1, y1, x2, y2] in 0..1000 -> '[[x1, y1, x2, y2]]'."""
+    return "[[{}, {}, {}, {}]]".format(*(int(round(v)) for v in box))
+
+
+def parse_box(text: str) -> list[int] | None:
+    """The first `[[x1, y1, x2, y2]]` in `text`, or None."""
+    m = MODEL_BOX.search(text or "")
+    return [int(v) for v in m.groups()] if m else None
+
+
+def parse_pixel_box(text) -> list[float] | None:
+    """A ground-truth pixel box, written '[x1, y1, x2, y2]' (or given as a list)."""
+    if isinstance(text, (list, tuple)) and len(text) == 4:
+        return [float(v) for v in text]
+    m = PIXEL_BOX.search(str(text))
+    return [float(v) for v in m.groups()] if m else None
+
+
+def to_pixels(box, width: int, height: int) -> list[float]:
+    x1, y1, x2, y2 = box
+    return [x1 * width / NORM, y1 * height / NORM, x2 * width / NORM, y2 * height / NORM]
+
+
+def to_normalized(box, width: int, height: int) -> list[int]:
+    x1, y1, x2, y2 = box
+    return [round(x1 * NORM / width), round(y1 * NORM / height), round(x2 * NORM / width), round(y2 * NORM / height)]
+
+
+def iou(a, b) -> float:
+    """Intersection over union of two [x1, y1, x2, y2] boxes in the same frame. Reversed
+    corners are reordered; a degenerate (zero-area) box has IoU 0 with anything."""
+    ax1, ax2 = sorted((a[0], a[2]))
+    ay1, ay2 = sorted((a[1], a[3]))
+    bx1, bx2 = sorted((b[0], b[2]))
+    by1, by2 = sorted((b[1], b[3]))
+    iw = max(0.0, min(ax2, bx2) - max(ax1, bx1))
+    ih = max(0.0, min(ay2, by2) - max(ay1, by1))
+    inter = iw * ih
+    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
+    return float(inter / union) if union > 0 else 0.0

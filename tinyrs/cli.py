@@ -1,0 +1,195 @@
+"""The `tinyrs` command. Each subcommand has its own --help."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _progress(args) -> bool:
+    return not getattr(args, "no_progress", False) and sys.stderr.isatty()
+
+
+# --- data ---------------------------------------------------------------------------------------
+
+def cmd_data_build(args):
+    from .config import load_config
+    from .data.build import build_from_vhm, build_toy
+    from .paths import data_dir
+
+    cfg = load_config(args.profile if not args.config else args.config, "data", args.set)
+    out = Path(args.out) if args.out else data_dir(args.profile)
+    if args.profile == "toy" and not args.vhm_json:
+        report = build_toy(cfg, out, workers=args.workers, progress=_progress(args), cards_dir=args.cards_dir)
+    else:
+        if not (args.vhm_json and args.image_root):
+            raise SystemExit("tinyrs data build --profile paper needs --vhm-json FILE and --image-root DIR")
+        report = build_from_vhm(args.vhm_json, args.image_root, out, cfg, pretrain_json=args.pretrain_json,
+                                eval_root=args.eval_root, skip_invalid=args.skip_invalid,
+                                check_images=args.check_images, progress=_progress(args), cards_dir=args.cards_dir)
+        for v in report["validation"]:
+            if v["skipped"]:
+                print(f"{v['file']}: skipped {v['skipped']} (first of each: {v['examples']})")
+    print(f"wrote {out}")
+    for name, n in {**report["files"], **report.get("eval_files", {})}.items():
+        print(f"  {name}: {n} entries")
+    print("  balancing (task: before -> after):",
+          ", ".join(f"{r['task']} {r['before']}->{r['after']}" for r in report["balance"]["tasks"]))
+    print(f"  disjoint: {report['disjointness']['disjoint']}   seconds: {report['seconds']['total']}")
+
+
+def cmd_data_validate(args):
+    from .data.vhm import read_eval_file, read_training_file
+
+    if args.eval:
+        _, rep = read_eval_file(args.file, args.check_images, args.skip_invalid, _progress(args))
+    else:
+        if not args.image_root:
+            raise SystemExit("training files need --image-root (or pass --eval for an evaluation file)")
+        _, rep = read_training_file(args.file, args.image_root, args.check_images, args.skip_invalid, _progress(args))
+    print(rep.summary())
+    for kind, msg in rep.examples.items():
+        print(f"  first {kind}: {msg}")
+
+
+# --- model --------------------------------------------------------------------------------------
+
+def cmd_model_toy(args):
+    from .config import load_config
+    from .model import count_parameters, create_toy_checkpoint, load_model
+
+    cfg = load_config(args.config, "model", args.set)
+    path = create_toy_checkpoint(args.out, args.build, cfg, seed=args.seed)
+    print(f"saved toy Qwen2-VL to {path}: {count_parameters(load_model(path))}")
+
+
+def cmd_model_info(args):
+    from .model import count_parameters, load_model
+
+    model = load_model(args.path)
+    print(json.dumps({"architecture": type(model).__name__, "parameters": count_parameters(model)}, indent=2))
+
+
+def cmd_learnability(args):
+    from .learnability import classification_learnability
+
+    r = classification_learnability(args.out, images=args.images, max_steps=args.max_steps, seconds=args.seconds,
+                                    seed=args.seed, progress=_progress(args))
+    for f in r["accuracy_after"]:
+        print(f"{f:26s} before {r['accuracy_before'][f]:.3f}  after {r['accuracy_after'][f]:.3f}  "
+              f"chance {r['chance'][f]:.3f}")
+    print(f"{r['steps']} steps in {r['train_seconds']} s; mean accuracy {r['mean_after']:.3f} "
+          f"(chance {r['mean_chance']:.3f})")
+
+
+def cmd_reproduce(args):
+    from .reproduce import reproduce
+
+    reproduce(profile=args.profile, only=args.only.split(",") if args.only else None, out=args.out,
+              parameters=dict(kv.split("=", 1) for kv in args.param or []))
+
+
+# --- the parser -----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="tinyrs", description="TinyRS-R1 reproduction: data, training, evaluation, "
+                                "tables. Run `tinyrs <command> --help` for each command.")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command", metavar="<command>")
+
+    data = sub.add_parser("data", help="dataset construction (Section II)", description="Dataset construction.")
+    dsub = data.add_subparsers(dest="data_command", metavar="<data command>")
+    b = dsub.add_parser("build", help="build pretrain/instruct/rl and the 12 evaluation files",
+                        description="Build the training files (pretrain.json, instruct.json, instruct_balanced.json, "
+                        "rl.json) and, for the toy profile, the 12 evaluation files of Table I.")
+    b.add_argument("--profile", choices=["toy", "paper"], default="toy")
+    b.add_argument("--config", help="a data YAML file instead of the profile's")
+    b.add_argument("--out", help="output folder (default: data/<profile>)")
+    b.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. instruct.entries=500")
+    b.add_argument("--workers", type=int, help="processes rendering images (toy)")
+    b.add_argument("--vhm-json", help="paper: VHM instruction JSON to sample from")
+    b.add_argument("--image-root", help="paper: folder the VHM image paths are relative to")
+    b.add_argument("--pretrain-json", help="paper: VHM pre-training captions JSON")
+    b.add_argument("--eval-root", help="paper: folder with the real evaluation files, to validate")
+    b.add_argument("--skip-invalid", action="store_true", help="skip bad entries (reported by kind) instead of stopping")
+    b.add_argument("--check-images", choices=["decode", "exists", "none"], default="decode")
+    b.add_argument("--cards-dir", help="also write the data cards here (e.g. the repository's data_cards/)")
+    b.add_argument("--no-progress", action="store_true")
+    b.set_defaults(func=cmd_data_build)
+    v = dsub.add_parser("validate", help="check a VHM JSON or evaluation file and its images",
+                        description="Check every entry (schema, image, boxes) of a VHM training file or an evaluation file.")
+    v.add_argument("file")
+    v.add_argument("--image-root", help="folder the training image paths are relative to")
+    v.add_argument("--eval", action="store_true", help="the file is an evaluation file (images in <stem>/)")
+    v.add_argument("--skip-invalid", action="store_true", help="count bad entries instead of stopping at the first")
+    v.add_argument("--check-images", choices=["decode", "exists", "none"], default="decode")
+    v.add_argument("--no-progress", action="store_true")
+    v.set_defaults(func=cmd_data_validate)
+
+    model = sub.add_parser("model", help="build or inspect checkpoints", description="Model factory.")
+    msub = model.add_subparsers(dest="model_command", metavar="<model command>")
+    t = msub.add_parser("toy", help="train the toy tokenizer and save an untrained tiny Qwen2-VL",
+                        description="Train a BPE tokenizer on a toy build's text and save a tiny Qwen2-VL built from "
+                        "the toy model config (HF format: config, weights, tokenizer, processor).")
+    t.add_argument("--build", required=True, help="a toy data build folder (its text trains the tokenizer)")
+    t.add_argument("--out", required=True)
+    t.add_argument("--config", default="toy", help="model config: a profile or a YAML file")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE")
+    t.add_argument("--seed", type=int, default=0)
+    t.set_defaults(func=cmd_model_toy)
+    i = msub.add_parser("info", help="parameter counts of a checkpoint", description="Load a checkpoint, count parameters.")
+    i.add_argument("path", help="local folder or hub id")
+    i.set_defaults(func=cmd_model_info)
+
+    ln = sub.add_parser("learnability", help="show the toy world is learnable (about 2 minutes)",
+                        description="Train a tiny Qwen2-VL from scratch on toy classification with TRL's SFTTrainer "
+                        "and score it on the held-out toy classification benchmarks.")
+    ln.add_argument("--out", required=True)
+    ln.add_argument("--images", type=int, default=3000)
+    ln.add_argument("--max-steps", type=int, default=600)
+    ln.add_argument("--seconds", type=float, default=150, help="wall-clock budget for training")
+    ln.add_argument("--seed", type=int, default=0)
+    ln.add_argument("--no-progress", action="store_true")
+    ln.set_defaults(func=cmd_learnability)
+
+    rp = sub.add_parser("reproduce", help="execute the notebooks in order with papermill",
+                        description="Execute the numbered notebooks with papermill (parameters injected, executed "
+                        "copies kept); a failure stops and names the notebook.")
+    rp.add_argument("--profile", choices=["toy", "paper"], default="toy")
+    rp.add_argument("--only", help="comma-separated notebook numbers, e.g. 01,02")
+    rp.add_argument("--out", help="folder for the executed notebooks (default: results/<profile>/notebooks)")
+    rp.add_argument("--param", action="append", metavar="KEY=VALUE", help="extra notebook parameter (string)")
+    rp.set_defaults(func=cmd_reproduce)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from . import __version__
+
+        print(__version__)
+        return 0
+    if not getattr(args, "func", None):
+        # `tinyrs data` without a data command: show that group's help
+        group = {"data": "data", "model": "model"}.get(args.command)
+        if group:
+            parser.parse_args([group, "--help"])
+        parser.print_help()
+        return 0
+    from .config import ConfigError
+    from .data.images import ImageLoadError
+    from .data.vhm import DataError
+
+    try:
+        args.func(args)
+    except (DataError, ImageLoadError, ConfigError) as e:  # bad input: one clear line, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

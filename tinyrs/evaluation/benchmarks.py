@@ -1,0 +1,52 @@
+"""The 12 benchmarks of the paper's Table I: file name, task tag, capability group, metric.
+
+The real files live under a data root as `<file>` with images in `<stem>/`; the toy build
+writes the same layout, so one code path reads both."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str  # as in Table I
+    file: str  # the released evaluation file name
+    tag: str | None  # task tag the harness puts before the question (None: LHRS-Bench)
+    group: str  # capability group of Table I
+    metric: str  # "accuracy" or "acc@0.5"
+
+    @property
+    def stem(self) -> str:
+        return self.file[:-5]
+
+
+BENCHMARKS = [
+    Benchmark("AID", "cls_AID.json", "CLS", "CLS", "accuracy"),
+    Benchmark("METER-ML", "cls_METER_ML.json", "CLS", "CLS", "accuracy"),
+    Benchmark("NWPU", "cls_NWPU_RESISC45.json", "CLS", "CLS", "accuracy"),
+    Benchmark("SIRI-WHU", "cls_SIRI_WHU.json", "CLS", "CLS", "accuracy"),
+    Benchmark("WHU-RS19", "cls_WHU_RS19.json", "CLS", "CLS", "accuracy"),
+    Benchmark("HR-Compare", "RSVQA_HR-comp_RSVQA.json", "VQA", "VQA", "accuracy"),
+    Benchmark("HR-Presence", "RSVQA_HR-presence_RSVQA.json", "VQA", "VQA", "accuracy"),
+    Benchmark("LR-Compare", "RSVQA_LR-comp_RSVQA.json", "VQA", "VQA", "accuracy"),
+    Benchmark("LR-Presence", "RSVQA_LR-presence_RSVQA.json", "VQA", "VQA", "accuracy"),
+    Benchmark("LR-Rural", "RSVQA_LR-rural_urban_RSVQA.json", "VQA", "VQA", "accuracy"),
+    Benchmark("DIOR-RSVG", "VG_DOIR_RSVG_test.json", "VG", "Ground.", "acc@0.5"),  # "DOIR" (sic), the real name
+    Benchmark("LHRS-Bench", "LHRS-Bench.json", None, "Gen. Know.", "accuracy"),
+]
+BY_FILE = {b.file: b for b in BENCHMARKS}
+BY_NAME = {b.name: b for b in BENCHMARKS}
+EVAL_FILES = [b.file for b in BENCHMARKS]
+
+
+def tagged_question(question: str, tag: str | None) -> str:
+    """The question as the released harness asks it: '{CLS} question' (no tag for LHRS-Bench)."""
+    q = question.replace("<image>", "").strip()
+    return f"{{{tag}}} {q}" if tag else q
+
+
+def user_prompt(question: str, tag: str | None, system: str | None = None) -> list[dict]:
+    """Chat messages for one benchmark question: image first, then the (tagged) question."""
+    msgs = [{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []
+    msgs.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": tagged_question(question, tag)}]})
+    return msgs

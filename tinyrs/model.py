@@ -1,0 +1,247 @@
+"""Tokenizer, processor and Qwen2-VL model factory: one code path for the toy and paper profiles.
+
+- toy: a byte-level BPE tokenizer trained on the world's text with Qwen2-VL's special tokens,
+  a tiny `Qwen2VLConfig` (sizes in tinyrs/configs/toy/model.yaml), built from scratch.
+- paper: Qwen2-VL-2B-Instruct, or any Qwen2-VL checkpoint, from a local path or a hub id.
+
+transformers 5's stock `Qwen2VLProcessor` needs torchvision for its video processor, and
+there is no CPU torchvision wheel; `ImageOnlyQwen2VLProcessor` is the same processor without
+the video half. Saved checkpoints still name the stock classes, so a GPU machine with
+torchvision loads them with `AutoProcessor` unchanged.
+"""
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable
+
+from .boxes import format_box, iou, parse_box, parse_pixel_box, to_normalized, to_pixels  # noqa: F401 (re-export)
+
+# Qwen2-VL's special tokens, in the order of the real vocabulary.
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+                  "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
+                  "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
+DEFAULT_SYSTEM = "You are a helpful assistant."
+
+# Qwen2-VL-Instruct's chat template (the released one), so toy and paper models see the same prompt layout.
+QWEN2VL_CHAT_TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n"
+    "{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}Picture {{ image_count.value }}: "
+    "{% endif %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'video' or 'video' in content %}{% set video_count.value = video_count.value + 1 %}"
+    "{% if add_vision_id %}Video {{ video_count.value }}: {% endif %}<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+# Qwen2-VL-2B-Instruct's published dimensions (config.json on the hub), for the meta-device dry run.
+QWEN2VL_2B = {
+    "text": dict(vocab_size=151936, hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
+                 num_attention_heads=12, num_key_value_heads=2, max_position_embeddings=32768,
+                 rope_parameters={"rope_type": "default", "mrope_section": [16, 24, 24], "rope_theta": 1000000.0},
+                 tie_word_embeddings=True),
+    "vision": dict(depth=32, embed_dim=1280, hidden_size=1536, mlp_ratio=4, num_heads=16, patch_size=14,
+                   spatial_merge_size=2, temporal_patch_size=2),
+}
+
+
+def _processor_classes():
+    from transformers import Qwen2VLProcessor
+    from transformers.processing_utils import ProcessorMixin
+
+    class ImageOnlyQwen2VLProcessor(Qwen2VLProcessor):
+        """Qwen2VLProcessor with an image processor and a tokenizer only (no torchvision needed)."""
+
+        def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+            self.image_token = getattr(tokenizer, "image_token", None) or "<|image_pad|>"
+            self.video_token = getattr(tokenizer, "video_token", None) or "<|video_pad|>"
+            self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)
+            self.video_token_id = tokenizer.convert_tokens_to_ids(self.video_token)
+            ProcessorMixin.__init__(self, image_processor, tokenizer, chat_template=chat_template)
+
+        def save_pretrained(self, save_directory, **kwargs):
+            out = super().save_pretrained(save_directory, **kwargs)
+            cfg = Path(save_directory) / "processor_config.json"
+            if cfg.exists():  # name the stock class, so AutoProcessor loads it where torchvision exists
+                data = json.loads(cfg.read_text())
+                data["processor_class"] = "Qwen2VLProcessor"
+                cfg.write_text(json.dumps(data, indent=2) + "\n")
+            return out
+
+    return ImageOnlyQwen2VLProcessor
+
+
+def image_processor(min_pixels: int = 56 * 56, max_pixels: int = 28 * 28 * 1280):
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    return Qwen2VLImageProcessorPil(min_pixels=min_pixels, max_pixels=max_pixels)
+
+
+def make_processor(tokenizer, img_proc, chat_template: str | None = None):
+    cls = _processor_classes()
+    return cls(image_processor=img_proc, tokenizer=tokenizer,
+               chat_template=chat_template or getattr(tokenizer, "chat_template", None) or QWEN2VL_CHAT_TEMPLATE)
+
+
+def load_processor(path_or_id: str | Path, min_pixels: int | None = None, max_pixels: int | None = None):
+    """The image-only processor of a saved checkpoint (local path or hub id)."""
+    from transformers import AutoTokenizer
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    kwargs = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v is not None}
+    with _named_source(path_or_id):
+        tok = AutoTokenizer.from_pretrained(str(path_or_id))
+        img = Qwen2VLImageProcessorPil.from_pretrained(str(path_or_id), **kwargs)
+    template = None
+    p = Path(str(path_or_id))
+    if (p / "chat_template.jinja").exists():
+        template = (p / "chat_template.jinja").read_text()
+    elif (p / "chat_template.json").exists():
+        template = json.loads((p / "chat_template.json").read_text())["chat_template"]
+    return make_processor(tok, img, template)
+
+
+# --- the toy tokenizer ------------------------------------------------------------------------------
+
+def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024):
+    """A byte-level BPE tokenizer with Qwen2-VL's special tokens and digit-by-digit numbers
+    (as Qwen2's pre-tokenizer splits them), trained on `texts`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)])
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
+                                   unk_token=None, bos_token=None, clean_up_tokenization_spaces=False,
+                                   model_max_length=32768)
+    fast.chat_template = QWEN2VL_CHAT_TEMPLATE
+    return fast
+
+
+def toy_corpus(build_dir: str | Path, extra: Iterable[str] = ()) -> list[str]:
+    """The texts a toy tokenizer learns from: every question and answer of a build, plus the
+    reasoning tags and prompts the later stages use."""
+    from .data.vhm import read_json_list
+
+    build_dir = Path(build_dir)
+    texts = [DEFAULT_SYSTEM]
+    files = [build_dir / n for n in ("pretrain.json", "instruct.json", "rl.json")]
+    files += sorted((build_dir / "eval").glob("*.json"))
+    for f in files:
+        if f.exists():
+            for e in read_json_list(f):
+                texts.extend(t["value"].replace("<image>", "") for t in e["conversations"])
+    texts.extend(extra)
+    texts.extend(["<reasoning> </reasoning> <answer> </answer>"] * 50)
+    return texts
+
+
+# --- models ---------------------------------------------------------------------------------------
+
+def toy_model_config(tokenizer, text: dict, vision: dict):
+    """A tiny Qwen2VLConfig: same architecture as Qwen2-VL-2B, sizes from the toy recipe."""
+    from transformers import Qwen2VLConfig
+
+    head_dim = text["hidden_size"] // text["num_attention_heads"]
+    half = head_dim // 2  # M-RoPE splits the rotary half into temporal/height/width sections
+    mrope = [half - 2 * (half // 3), half // 3, half // 3]
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    text_cfg = dict(text, vocab_size=len(tokenizer), bos_token_id=ids["<|endoftext|>"],
+                    eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+                    rope_parameters={"rope_type": "default", "mrope_section": mrope, "rope_theta": 10000.0})
+    tie = text_cfg.pop("tie_word_embeddings", True)
+    vision_cfg = dict(vision, hidden_size=text["hidden_size"])
+    return Qwen2VLConfig(text_config=text_cfg, vision_config=vision_cfg, image_token_id=ids["<|image_pad|>"],
+                         video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
+                         vision_end_token_id=ids["<|vision_end|>"], tie_word_embeddings=tie)
+
+
+def build_toy_model(tokenizer, text: dict, vision: dict, seed: int = 0):
+    import torch
+    from transformers import GenerationConfig, Qwen2VLForConditionalGeneration
+
+    torch.manual_seed(seed)
+    model = Qwen2VLForConditionalGeneration(toy_model_config(tokenizer, text, vision))
+    model.generation_config = GenerationConfig(
+        eos_token_id=[tokenizer.convert_tokens_to_ids("<|im_end|>"), tokenizer.convert_tokens_to_ids("<|endoftext|>")],
+        pad_token_id=tokenizer.pad_token_id, do_sample=False)
+    return model
+
+
+def create_toy_checkpoint(out_dir: str | Path, build_dir: str | Path, cfg: dict, seed: int = 0) -> Path:
+    """Train the toy tokenizer on a build's text, build the tiny model, save both (HF format)."""
+    out_dir = Path(out_dir)
+    tok = train_tokenizer(toy_corpus(build_dir), int(cfg["tokenizer"]["vocab_size"]))
+    proc = make_processor(tok, image_processor(int(cfg["image"]["min_pixels"]), int(cfg["image"]["max_pixels"])))
+    model = build_toy_model(tok, cfg["text"], cfg["vision"], seed)
+    save_checkpoint(model, proc, out_dir)
+    return out_dir
+
+
+def save_checkpoint(model, processor, out_dir: str | Path) -> Path:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _no_hf_bars():
+        model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    return out_dir
+
+
+def load_model(path_or_id: str | Path, dtype: str = "float32", device_map=None, **kwargs):
+    """Qwen2-VL from a local checkpoint directory or a hub id (Qwen/Qwen2-VL-2B-Instruct, aybora/...)."""
+    import torch
+    from transformers import Qwen2VLForConditionalGeneration
+
+    with _named_source(path_or_id), _no_hf_bars():
+        return Qwen2VLForConditionalGeneration.from_pretrained(
+            str(path_or_id), dtype=getattr(torch, dtype) if isinstance(dtype, str) else dtype, device_map=device_map,
+            **kwargs)
+
+
+@contextmanager
+def _no_hf_bars():
+    """Loading and saving a checkpoint takes a moment; its progress bars would only clutter notebooks."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
+@contextmanager
+def _named_source(path_or_id):
+    """Re-raise loading failures with the checkpoint's name and what was tried."""
+    try:
+        yield
+    except OSError as e:
+        kind = "local folder" if Path(str(path_or_id)).exists() else "hub id (not a local folder)"
+        raise OSError(f"cannot load Qwen2-VL checkpoint {str(path_or_id)!r} as a {kind}: {e}") from e
+
+
+def count_parameters(model) -> dict[str, int]:
+    groups = {"vision": 0, "language": 0, "lm_head": 0}
+    seen = set()
+    for name, p in model.named_parameters():
+        if id(p) in seen:
+            continue
+        seen.add(id(p))
+        key = "vision" if ".visual." in f".{name}" or name.startswith("model.visual") else \
+            "lm_head" if name.startswith("lm_head") else "language"
+        groups[key] += p.numel()
+    groups["total"] = sum(groups.values())
+    return groups

@@ -1,0 +1,61 @@
+"""`tinyrs reproduce`: execute the numbered notebooks in order with papermill.
+
+Parameters come from tinyrs/configs/<profile>/notebooks.yaml (plus --param); every key must
+be a parameter the notebook declares (papermill itself only warns about unknown ones)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from .paths import CONFIGS, NOTEBOOKS, RESULTS
+
+
+def notebook_paths(only: list[str] | None = None) -> list[Path]:
+    books = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    if only:
+        wanted = {o.strip().zfill(2) for o in only}
+        missing = wanted - {b.name[:2] for b in books}
+        if missing:
+            raise SystemExit(f"no notebook numbered {sorted(missing)} in {NOTEBOOKS}")
+        books = [b for b in books if b.name[:2] in wanted]
+    return books
+
+
+def declared_parameters(notebook: Path) -> set[str]:
+    import papermill as pm
+
+    return set(pm.inspect_notebook(str(notebook)))
+
+
+def notebook_parameters(profile: str, notebook: Path, extra: dict | None = None) -> dict:
+    cfg_path = CONFIGS / profile / "notebooks.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text()) if cfg_path.exists() else {}
+    params = {"profile": profile, **(cfg.get("all") or {}), **(cfg.get(notebook.stem) or {}), **(extra or {})}
+    declared = declared_parameters(notebook)
+    unknown = sorted(set(params) - declared)
+    if unknown:
+        raise SystemExit(f"{notebook.name} does not declare parameter(s) {unknown} (declared: {sorted(declared)}); "
+                         f"check {cfg_path}")
+    return params
+
+
+def reproduce(profile: str = "toy", only: list[str] | None = None, out: str | Path | None = None,
+              parameters: dict | None = None, progress: bool = True) -> list[Path]:
+    import papermill as pm
+
+    out = Path(out) if out else RESULTS / profile / "notebooks"
+    out.mkdir(parents=True, exist_ok=True)
+    done = []
+    for nb in notebook_paths(only):
+        params = notebook_parameters(profile, nb, parameters)
+        print(f"== {nb.name} ({', '.join(f'{k}={v!r}' for k, v in params.items())})", flush=True)
+        target = out / nb.name
+        try:
+            pm.execute_notebook(str(nb), str(target), parameters=params, cwd=str(NOTEBOOKS), kernel_name="python3",
+                                progress_bar=progress, log_output=False)
+        except pm.PapermillExecutionError as e:
+            raise SystemExit(f"{nb.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
+                             f"(the executed copy with the traceback is {target})") from None
+        done.append(target)
+    return done

@@ -1,0 +1,1 @@
+"""Training stages on TRL (P, S, C: SFTTrainer; R: GRPOTrainer)."""
