@@ -7,13 +7,13 @@ import pytest
 from tinyrs.cli import build_parser, main
 
 COMMANDS = [["data"], ["data", "build"], ["data", "validate"], ["model"], ["model", "toy"], ["model", "info"],
-            ["learnability"], ["reproduce"]]
+            ["learnability"], ["reproduce"], ["think"]]
 
 
 def test_top_level_help_lists_subcommands():
     r = subprocess.run([sys.executable, "-m", "tinyrs.cli", "--help"], capture_output=True, text=True)
     assert r.returncode == 0
-    for name in ["data", "model", "learnability", "reproduce"]:
+    for name in ["data", "model", "learnability", "reproduce", "think", "serve"]:
         assert name in r.stdout
 
 
@@ -38,3 +38,22 @@ def test_model_toy_and_info(toy_build, tmp_path, capsys):
     assert main(["model", "toy", "--build", str(toy_build), "--out", str(tmp_path / "m")]) == 0
     assert main(["model", "info", str(tmp_path / "m")]) == 0
     assert '"architecture": "Qwen2VLForConditionalGeneration"' in capsys.readouterr().out
+
+
+def test_serve_help_is_transformers_serve():
+    r = subprocess.run([sys.executable, "-m", "tinyrs.cli", "serve", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "tinyrs serve" in r.stdout and "--port" in r.stdout
+
+
+def test_think_cli_rules(toy_build, tmp_path, capsys):
+    import shutil
+
+    for name in ["instruct.json", "build.json", "scenes.jsonl", "qa_meta.jsonl"]:
+        shutil.copy(toy_build / name, tmp_path / name)
+    (tmp_path / "images").symlink_to(toy_build / "images")
+    assert main(["think", "--in", str(tmp_path / "instruct.json"), "--out", str(tmp_path / "t.json"), "--limit", "30",
+                 "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "30 captions accepted" in out and "VQA" in out
+    assert main(["think", "--in", str(tmp_path / "instruct.json"), "--out", str(tmp_path / "t2.json"),
+                 "--teacher", "openai", "--base-url", "https://api.example.invalid/v1", "--no-progress"]) == 2

@@ -54,3 +54,21 @@ def test_papermill_sees_every_parameter_the_cell_assigns():
         cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
         assigned = {t.id for node in ast.parse(cell.source).body if isinstance(node, ast.Assign) for t in node.targets}
         assert assigned == declared_parameters(nb_path), nb_path.name
+
+
+@pytest.mark.slow
+def test_02_cot_captions(toy_build, tmp_path):
+    import shutil
+
+    build = tmp_path / "build"
+    build.mkdir()
+    for name in ["instruct.json", "build.json", "scenes.jsonl", "qa_meta.jsonl"]:
+        shutil.copy(toy_build / name, build / name)
+    (build / "images").symlink_to(toy_build / "images")
+    nb = run("02_cot_captions.ipynb", tmp_path, data_dir=str(build), figures_dir=str(tmp_path / "fig"))
+    text = outputs_text(nb)
+    assert "<reasoning>your step-by-step reasoning</reasoning>" in text  # the prompt is shown
+    assert "teacher: rules" in text and "0 dropped" in text
+    assert "total_usd" in text and "openai.com" in text  # the cost estimate names its price source
+    assert {p.suffix for p in (tmp_path / "fig").glob("02_cot_examples.*")} == {".png", ".pdf", ".csv"}
+    assert (build / "instruct_think.json").exists()

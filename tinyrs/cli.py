@@ -83,6 +83,45 @@ def cmd_learnability(args):
           f"(chance {r['mean_chance']:.3f})")
 
 
+def cmd_think(args):
+    from .config import load_config, load_prices
+    from .data.think import make_teacher, run_think
+
+    cfg = load_config(args.config, "llm", args.set)
+    teacher_cfg = dict(cfg["teacher"])
+    for key, value in (("backend", args.teacher), ("model", args.model), ("base_url", args.base_url),
+                       ("workers", args.workers)):
+        if value is not None:
+            teacher_cfg[key] = value
+    in_path, out_path = Path(args.input), Path(args.out)
+    build_dir = in_path.parent
+    image_root = Path(args.image_root) if args.image_root else _image_root_of(build_dir)
+    cache_dir = Path(args.cache) if args.cache else out_path.parent / "llm_cache"
+    teacher, workers = make_teacher(teacher_cfg, build_dir, cache_dir, load_prices())
+    report = run_think(in_path, out_path, teacher, image_root, max_attempts=args.attempts or
+                       int(cfg["teacher"].get("caption_attempts", 3)), workers=workers, limit=args.limit,
+                       progress=_progress(args))
+    print(f"wrote {out_path}: {report['accepted']} captions accepted, {report['dropped']} dropped, "
+          f"{report['failed']} failed calls (retried by the next run); {report['resumed_from_journal']} "
+          f"were already done ({report['seconds']} s)")
+    for task, c in report["per_task"].items():
+        print(f"  {task:4s} total {c['total']:5d}  accepted {c['accepted']:5d}  dropped {c['dropped']:4d}  "
+              f"retried {c['retried']:4d}")
+    if report["rejections"]:
+        print("  rejections:", ", ".join(f"{k} {v}" for k, v in sorted(report["rejections"].items())))
+    if "usage" in report:
+        print("  " + teacher.client.usage_line())
+
+
+def _image_root_of(build_dir: Path) -> Path:
+    """The image root a build recorded (build.json), else <build>/images (the toy layout)."""
+    manifest = build_dir / "build.json"
+    if manifest.exists():
+        root = Path(json.loads(manifest.read_text())["image_root"])
+        return root if root.is_absolute() else build_dir / root
+    return build_dir / "images"
+
+
 def cmd_reproduce(args):
     from .reproduce import reproduce
 
@@ -153,6 +192,31 @@ def build_parser() -> argparse.ArgumentParser:
     ln.add_argument("--no-progress", action="store_true")
     ln.set_defaults(func=cmd_learnability)
 
+    th = sub.add_parser("think", help="VHM-Instruct-Think: chain-of-thought captions",
+                        description="Write <reasoning>...</reasoning><answer>...</answer> captions for every "
+                        "(image, question) of a VHM file, validate them, retry rejects, drop and count the rest. "
+                        "Resumable: run the same command again after an interruption.")
+    th.add_argument("--in", dest="input", required=True, help="VHM JSON, e.g. data/toy/instruct.json")
+    th.add_argument("--out", required=True, help="output VHM JSON, e.g. data/toy/instruct_think.json")
+    th.add_argument("--teacher", choices=["rules", "openai"], help="default: the config's teacher.backend")
+    th.add_argument("--model", help="teacher model for --teacher openai (e.g. gpt-4.1-mini)")
+    th.add_argument("--base-url", help="OpenAI-compatible server (default: $OPENAI_BASE_URL or api.openai.com)")
+    th.add_argument("--workers", type=int, help="concurrent requests (openai teacher)")
+    th.add_argument("--limit", type=int, help="caption only the first N samples")
+    th.add_argument("--attempts", type=int, help="tries per caption before it is dropped (config: caption_attempts)")
+    th.add_argument("--image-root", help="default: the image root recorded in build.json beside --in")
+    th.add_argument("--cache", help="LLM response cache folder (default: llm_cache/ beside --out)")
+    th.add_argument("--config", default="toy", help="LLM config: a profile or a YAML file")
+    th.add_argument("--set", action="append", metavar="KEY=VALUE", help="override, e.g. teacher.temperature=0.5")
+    th.add_argument("--no-progress", action="store_true")
+    th.set_defaults(func=cmd_think)
+
+    sv = sub.add_parser("serve", help="serve a checkpoint with transformers' OpenAI-compatible server",
+                        description="`transformers serve`, with tinyrs's image-only Qwen2-VL processor where "
+                        "torchvision is missing. All arguments go to transformers serve, e.g. "
+                        "`tinyrs serve runs/.../checkpoint --port 8000 --host 127.0.0.1`.", add_help=False)
+    sv.add_argument("serve_args", nargs=argparse.REMAINDER)  # handled in main(): passed on untouched
+
     rp = sub.add_parser("reproduce", help="execute the notebooks in order with papermill",
                         description="Execute the numbered notebooks with papermill (parameters injected, executed "
                         "copies kept); a failure stops and names the notebook.")
@@ -165,6 +229,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:  # every argument belongs to transformers serve, --help included
+        from .serve import main as serve_main
+
+        return serve_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -182,10 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError
     from .data.images import ImageLoadError
     from .data.vhm import DataError
+    from .llm import LLMConfigError
 
     try:
         args.func(args)
-    except (DataError, ImageLoadError, ConfigError) as e:  # bad input: one clear line, no traceback
+    except (DataError, ImageLoadError, ConfigError, LLMConfigError) as e:  # bad input: one clear line, no traceback
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -57,3 +57,9 @@ def load_config(name: str, kind: str, overrides: list[str] | None = None) -> dic
     cfg = apply_overrides(cfg, overrides)
     cfg.setdefault("_source", str(path))
     return cfg
+
+
+def load_prices() -> dict:
+    """USD per 1M tokens per model, with the source of each price (tinyrs/configs/prices.yaml)."""
+    with open(CONFIGS / "prices.yaml") as f:
+        return yaml.safe_load(f)

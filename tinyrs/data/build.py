@@ -70,13 +70,13 @@ def _ask(world: World, job: ImageJob, scene, attempt: int):
             if sub is None and task == "VQA" and src.subtypes:
                 sub = src.subtypes[rng.integers(len(src.subtypes))]
             qa = make_qa(scene, rng, task, sub, classes=src.class_names, alias=src.alias)
-            # two questions about one image must differ in substance, not just in wording
-            if qa is not None and (key := (qa.qa_type, repr(qa.evidence), qa.answer)) not in seen:
+            # two questions about one image must differ in substance and in wording
+            if qa is not None and not {(qa.qa_type, repr(qa.evidence)), qa.question} & seen:
                 break
             qa = None
         if qa is None:
             return None
-        seen.add(key)
+        seen |= {(qa.qa_type, repr(qa.evidence)), qa.question}
         results.append(asdict(qa))
     return results
 

@@ -65,3 +65,20 @@ def plot_task_balance(rows: list[dict], cap: float):
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False)
     fig.tight_layout()
     return fig
+
+
+def plot_caption_examples(rows: list[dict], width: int = 95):
+    """The paper's Fig. 2: images with the original question and answer and the generated CoT caption.
+    rows: {image (path), question, original, caption}."""
+    import textwrap
+
+    fig, axes = plt.subplots(len(rows), 2, figsize=(11, 2.9 * len(rows)), gridspec_kw={"width_ratios": [1, 3.2]})
+    for (ax_img, ax_txt), r in zip(axes.reshape(len(rows), 2), rows):
+        ax_img.imshow(load_rgb(r["image"]))
+        ax_img.axis("off")
+        ax_txt.axis("off")
+        lines = (textwrap.wrap(f"Q: {r['question']}", width) + textwrap.wrap(f"Original answer: {r['original']}", width)
+                 + [""] + textwrap.wrap(f"CoT caption: {r['caption']}", width))
+        ax_txt.text(0, 1, "\n".join(lines), va="top", ha="left", fontsize=7.5, family="monospace")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,53 @@
+"""Every prompt the package sends to a model, in one place.
+
+The paper shows its CoT-caption prompt in Fig. 1 but the released code does not contain it;
+these are our own words, written to do what the paper describes: natural step-by-step
+reasoning about the visible evidence, the original answer used as metadata to explain (not
+quoted as given), and the output as <reasoning>...</reasoning><answer>...</answer>.
+"""
+from __future__ import annotations
+
+# --- VHM-Instruct-Think: the CoT-caption teacher (the paper's Fig. 1, our wording) ------------------
+
+COT_TEACHER_SYSTEM = """\
+You write the reasoning of a remote-sensing analyst. You receive an overhead image (aerial or \
+satellite), a question about it, and the reference answer. The reference answer is metadata for \
+you: it tells you where the reasoning must arrive, but the reader never sees it.
+
+Write how an expert would reach that answer by looking at the image:
+- Think step by step, in plain natural sentences (about 2 to 6), in the first person if you like.
+- Ground every step in visible evidence: land cover, textures, shapes, colours, sizes, counts and \
+where things are in the image (top left, center, ...).
+- Do not mention the reference answer, metadata, or that an answer was given to you; do not hedge \
+about it. Reason as if you found it yourself.
+- Then give the final answer exactly as the reference answer is written (same words, same numbers, \
+same box, same option letter), with nothing added.
+
+Reply in exactly this format and nothing else:
+<reasoning>your step-by-step reasoning</reasoning><answer>the final answer</answer>"""
+
+COT_TEACHER_USER = """\
+Question: {question}
+Reference answer (metadata, do not cite it): {answer}"""
+
+
+# --- the judge of open-ended answers (GRPO reward, open-ended evaluation) --------------------------
+
+JUDGE_SYSTEM = """\
+You grade answers about remote-sensing images. You receive an overhead image, a question about it \
+inside <question></question>, and a model's answer inside <answer></answer>. Open-ended questions \
+have no single correct wording, so judge quality: is the answer true to what the image shows \
+(objects, counts, colours, positions, land use), does it answer the question, is it clear and \
+specific? Reward correct, informative answers; penalise invented objects and wrong facts.
+
+Reply with one number from 0 (useless or wrong) to 10 (accurate and complete), and nothing else."""
+
+JUDGE_USER = "<question>{question}</question>\n<answer>{answer}</answer>"
+
+
+def cot_teacher_text(question: str, answer: str) -> str:
+    return COT_TEACHER_USER.format(question=question, answer=answer)
+
+
+def judge_text(question: str, answer: str) -> str:
+    return JUDGE_USER.format(question=question, answer=answer)

@@ -1,0 +1,136 @@
+"""The toy profile's offline judge: grades an open-ended answer against the world's ground truth.
+
+A documented stand-in for the paper's GPT-4.1-mini judge: it reads the scene of the image
+(class, objects, counts, colours) from the build's scenes.jsonl and checks what the answer
+claims. Like the LLM judge it returns a 0..10 grade divided by 10, or None when it cannot
+grade (the image is not part of the build).
+
+Grade = 10 x (0.3 scene class named + 0.3 share of present object kinds named
+              + 0.2 share of stated counts that are right + 0.2 no invented objects).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from ..data.vhm import read_jsonl
+from .language import NUMBER_WORDS
+from .scene import Scene
+from .spec import OBJECTS, SCENE_CLASSES
+
+CLASS_WORDS = {c: [c] for c in SCENE_CLASSES}
+CLASS_WORDS.update({"harbor": ["harbor", "harbour", "port"], "parking lot": ["parking lot", "parking"],
+                    "storage tanks": ["storage tank", "tank farm"], "residential": ["residential", "houses"],
+                    "farmland": ["farmland", "fields", "cropland", "agricultur"], "lake": ["lake", "pond"],
+                    "beach": ["beach", "coast"], "industrial": ["industrial", "warehouse"]})
+NEGATIONS = ("no", "not", "without", "none", "neither", "nor", "zero")
+
+
+class SceneIndex:
+    """Scenes of a toy build, found by image path (absolute, relative to the build) or file name."""
+
+    def __init__(self, build_dir: str | Path):
+        self.build_dir = Path(build_dir).resolve()
+        rows = read_jsonl(self.build_dir / "scenes.jsonl")
+        self.by_path = {r["path"]: r for r in rows}
+        self.by_name = {Path(r["path"]).name: r for r in rows}
+
+    def get(self, image) -> Scene | None:
+        p = Path(str(image))
+        row = None
+        try:
+            row = self.by_path.get(str(p.resolve().relative_to(self.build_dir)))
+        except ValueError:
+            pass
+        row = row or self.by_path.get(str(image)) or self.by_name.get(p.name)
+        return Scene.from_dict({k: v for k, v in row.items() if k not in ("path", "split", "source")}) if row else None
+
+
+def _mentions(text: str, word: str) -> list[int]:
+    """Word positions (in tokens) where `word` or its plural starts."""
+    tokens = re.findall(r"[a-z0-9]+", text)
+    parts = word.split()
+    hits = []
+    for i in range(len(tokens) - len(parts) + 1):
+        window = tokens[i:i + len(parts)]
+        if window[:-1] == parts[:-1] and window[-1].startswith(parts[-1][:-1] if len(parts[-1]) > 4 else parts[-1]):
+            hits.append(i)
+    return hits
+
+
+def _number_before(tokens: list[str], i: int) -> int | None:
+    for t in tokens[max(0, i - 3):i][::-1]:
+        if t.isdigit():
+            return int(t)
+        if t in NUMBER_WORDS:
+            return NUMBER_WORDS.index(t)
+    return None
+
+
+def grade_answer(scene: Scene, answer: str) -> float:
+    """0..10 grade of an open-ended answer about `scene` (see the module docstring)."""
+    text = (answer or "").lower()
+    if not text.strip():
+        return 0.0
+    tokens = re.findall(r"[a-z0-9]+", text)
+    class_named = any(_mentions(text, w) or w in text for w in CLASS_WORDS[scene.scene_class])
+    present = scene.kinds_present()
+    named = [k for k in present if _mentions(text, k)]
+    recall = len(named) / len(present) if present else 1.0
+    stated = right = 0
+    for kind in named:
+        for i in _mentions(text, kind):
+            n = _number_before(tokens, i)
+            if n is not None:
+                stated += 1
+                right += n == scene.count(kind)
+    count_score = right / stated if stated else 0.5  # no number stated: neither credit nor blame
+    invented = 0
+    for kind in OBJECTS:
+        if kind in present:
+            continue
+        for i in _mentions(text, kind):
+            if not any(t in NEGATIONS for t in tokens[max(0, i - 4):i]):
+                invented += 1
+                break
+    faithful = max(0.0, 1.0 - invented / 2)
+    return round(10 * (0.3 * class_named + 0.3 * recall + 0.2 * count_score + 0.2 * faithful), 3)
+
+
+class RulesJudge:
+    """Offline judge for the toy profile (see the module docstring)."""
+
+    name = "rules"
+
+    def __init__(self, build_dir: str | Path):
+        self.scenes = SceneIndex(build_dir)
+        self.failures: list[dict] = []
+
+    def score(self, question: str, answer: str, image) -> float | None:
+        scene = self.scenes.get(image)
+        if scene is None:
+            self.failures.append({"question": question[:200], "error": f"no scene for image {image}"})
+            return None
+        return grade_answer(scene, answer) / 10.0
+
+
+def damaged_answers(scene: Scene, truth: str) -> dict[str, str]:
+    """A true answer and versions of it with one kind of error each, to show what the judge rewards."""
+    from .language import SCENE_PHRASES
+
+    other = next(c for c in SCENE_CLASSES if c != scene.scene_class and not set(CLASS_WORDS[c]) & set(CLASS_WORDS[scene.scene_class]))
+    absent = [k for k in OBJECTS if scene.count(k) == 0]
+    variants = {"the true answer": truth,
+                "wrong scene": truth.replace(SCENE_PHRASES[scene.scene_class], SCENE_PHRASES[other])}
+    for kind in scene.kinds_present():
+        n = scene.count(kind)
+        wrong = NUMBER_WORDS[n + 2] if n + 2 < len(NUMBER_WORDS) else str(n + 2)
+        damaged = re.sub(rf"\b{NUMBER_WORDS[n]} {OBJECTS[kind]['plural'] if n != 1 else kind}\b",
+                         f"{wrong} {OBJECTS[kind]['plural']}", truth, count=1)
+        if damaged != truth:
+            variants["wrong count"] = damaged
+            break
+    if absent:
+        variants["invented objects"] = truth + f" There are also three {OBJECTS[absent[0]]['plural']}."
+    variants["empty"] = ""
+    return variants
