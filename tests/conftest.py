@@ -44,3 +44,19 @@ def toy_checkpoint(toy_build, tmp_path_factory) -> Path:
     from tinyrs.model import create_toy_checkpoint
 
     return create_toy_checkpoint(tmp_path_factory.mktemp("ckpt") / "toy", toy_build, load_config("toy", "model"))
+
+
+def training_copy(toy_build: Path, data: Path) -> Path:
+    """A writable copy of a toy build's training files (images and eval linked) plus its CoT captions."""
+    import shutil
+
+    from tinyrs.data.think import RulesTeacher, run_think
+
+    data.mkdir(parents=True)
+    for name in ["pretrain.json", "instruct.json", "instruct_balanced.json", "rl.json", "build.json", "scenes.jsonl",
+                 "qa_meta.jsonl"]:
+        shutil.copy(toy_build / name, data / name)
+    (data / "images").symlink_to(toy_build / "images")
+    (data / "eval").symlink_to(toy_build / "eval")
+    run_think(data / "instruct.json", data / "instruct_think.json", RulesTeacher(data), data / "images", progress=False)
+    return data

@@ -72,3 +72,29 @@ def test_02_cot_captions(toy_build, tmp_path):
     assert "total_usd" in text and "openai.com" in text  # the cost estimate names its price source
     assert {p.suffix for p in (tmp_path / "fig").glob("02_cot_examples.*")} == {".png", ".pdf", ".csv"}
     assert (build / "instruct_think.json").exists()
+
+
+@pytest.mark.slow
+def test_03_to_07_training_notebooks(toy_build, tmp_path):
+    """The stage notebooks run their toy stages in order (tiny settings) and show what each changed."""
+    from conftest import training_copy
+
+    data = training_copy(toy_build, tmp_path / "data")
+    common = dict(data_dir=str(data), runs_root=str(tmp_path / "runs"), figures_dir=str(tmp_path / "fig"),
+                  overrides=["max_steps=2", "per_device_train_batch_size=4", "logging_steps=1", "save_steps=2"])
+    nb = run("03_stage_P_pretraining.ipynb", tmp_path, base_overrides=["generic.samples=48", "max_steps=2",
+             "per_device_train_batch_size=4"], probe_images=6, **common)
+    assert "named_correctly" in outputs_text(nb)
+    nb = run("04_stage_S_sft.ipynb", tmp_path, eval_limit=4, **common)
+    text = outputs_text(nb)
+    assert "untrained" in text and "after S" in text and "DIOR-RSVG" in text
+    nb = run("05_stage_C_cot_sft.ipynb", tmp_path, probe_prompts=4, **common)
+    assert "sampled (R)" in outputs_text(nb)
+    nb = run("06_grpo_rewards.ipynb", tmp_path, figures_dir=str(tmp_path / "fig"))
+    assert "of random predictions get the released reward 1.0" in outputs_text(nb)
+    nb = run("07_stage_R_grpo.ipynb", tmp_path, probe_prompts=4, grounding_limit=4,
+             **{**common, "overrides": common["overrides"] + ["max_completion_length=16"]})
+    assert "start of R" in outputs_text(nb) and "after R" in outputs_text(nb)
+    for stem in ["03_stage_P_curves", "04_stage_S_curves", "04_stage_S_effect", "05_stage_C_curves",
+                 "06_reward_variants", "06_released_grounding", "07_stage_R_curves"]:
+        assert {p.suffix for p in (tmp_path / "fig").glob(stem + ".*")} == {".png", ".pdf", ".csv"}, stem

@@ -85,6 +85,7 @@ def cmd_learnability(args):
 
 def cmd_think(args):
     from .config import load_config, load_prices
+    from .data.build import image_root_of
     from .data.think import make_teacher, run_think
 
     cfg = load_config(args.config, "llm", args.set)
@@ -95,7 +96,7 @@ def cmd_think(args):
             teacher_cfg[key] = value
     in_path, out_path = Path(args.input), Path(args.out)
     build_dir = in_path.parent
-    image_root = Path(args.image_root) if args.image_root else _image_root_of(build_dir)
+    image_root = Path(args.image_root) if args.image_root else image_root_of(build_dir)
     cache_dir = Path(args.cache) if args.cache else out_path.parent / "llm_cache"
     teacher, workers = make_teacher(teacher_cfg, build_dir, cache_dir, load_prices())
     report = run_think(in_path, out_path, teacher, image_root, max_attempts=args.attempts or
@@ -113,13 +114,23 @@ def cmd_think(args):
         print("  " + teacher.client.usage_line())
 
 
-def _image_root_of(build_dir: Path) -> Path:
-    """The image root a build recorded (build.json), else <build>/images (the toy layout)."""
-    manifest = build_dir / "build.json"
-    if manifest.exists():
-        root = Path(json.loads(manifest.read_text())["image_root"])
-        return root if root.is_absolute() else build_dir / root
-    return build_dir / "images"
+def cmd_bench_rollout(args):
+    from .bench import rollout_throughput
+    from .paths import data_dir
+    from .train.runs import resolve_init
+
+    r = rollout_throughput(resolve_init(args.checkpoint), args.build or data_dir("toy"), n_prompts=args.prompts,
+                           generations=args.generations, new_tokens=args.new_tokens)
+    print(json.dumps(r, indent=2))
+    print(f"one completion at a time (released): {r['sequential_tokens_per_s']} tokens/s; a group per call: "
+          f"{r['group_batched_tokens_per_s']} ({r['speedup_group']}x); the whole generation batch per call (TRL): "
+          f"{r['batched_tokens_per_s']} ({r['speedup']}x)")
+
+
+def cmd_train(args):
+    from .train.__main__ import run
+
+    run(args)
 
 
 def cmd_reproduce(args):
@@ -217,6 +228,27 @@ def build_parser() -> argparse.ArgumentParser:
                         "`tinyrs serve runs/.../checkpoint --port 8000 --host 127.0.0.1`.", add_help=False)
     sv.add_argument("serve_args", nargs=argparse.REMAINDER)  # handled in main(): passed on untouched
 
+    from .train.__main__ import add_arguments as add_train_arguments
+
+    tr = add_train_arguments(sub.add_parser(
+        "train", help="train a stage: base, P, S, C (SFTTrainer) or R (GRPOTrainer)",
+        description="Train one stage of the chain base -> P -> S -> C -> R into runs/<stage>/<run-id>/ (checkpoint, "
+        "resolved config, commit, versions, seed, data and checkpoint fingerprints, metrics.jsonl). "
+        "Also `python -m tinyrs.train`, e.g. under accelerate launch or torchrun."))
+    tr.set_defaults(func=cmd_train)
+
+    bench = sub.add_parser("bench", help="benchmarks: rollout throughput", description="Measurements.")
+    bsub = bench.add_subparsers(dest="bench_command", metavar="<bench command>")
+    bro = bsub.add_parser("rollout", help="GRPO rollouts one at a time (released) vs batched (TRL)",
+                          description="Generate the same completions the released trainer's way (a group's completions "
+                          "one after another) and TRL's way (one batched generate call); report the speed-up.")
+    bro.add_argument("--checkpoint", default="C", help="a checkpoint folder or a stage name (default: C)")
+    bro.add_argument("--build", help="toy build with rl.json (default: data/toy)")
+    bro.add_argument("--prompts", type=int, default=8)
+    bro.add_argument("--generations", type=int, default=4)
+    bro.add_argument("--new-tokens", type=int, default=64)
+    bro.set_defaults(func=cmd_bench_rollout)
+
     rp = sub.add_parser("reproduce", help="execute the notebooks in order with papermill",
                         description="Execute the numbered notebooks with papermill (parameters injected, executed "
                         "copies kept); a failure stops and names the notebook.")
@@ -243,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not getattr(args, "func", None):
         # `tinyrs data` without a data command: show that group's help
-        group = {"data": "data", "model": "model"}.get(args.command)
+        group = {"data": "data", "model": "model", "bench": "bench"}.get(args.command)
         if group:
             parser.parse_args([group, "--help"])
         parser.print_help()
@@ -255,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args.func(args)
-    except (DataError, ImageLoadError, ConfigError, LLMConfigError) as e:  # bad input: one clear line, no traceback
+    except (DataError, ImageLoadError, ConfigError, LLMConfigError, FileNotFoundError) as e:  # bad input: one line
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0

@@ -26,8 +26,16 @@ def config_path(name: str, kind: str) -> Path:
 
 
 def parse_value(text: str):
-    """A command-line value, read as YAML: 3 -> int, 0.5 -> float, true -> bool, [1, 2] -> list."""
-    return yaml.safe_load(text)
+    """A command-line value, read as YAML: 3 -> int, 0.5 -> float, true -> bool, [1, 2] -> list.
+    Numbers YAML 1.1 leaves as strings (1e-3) are numbers too."""
+    value = yaml.safe_load(text)
+    if isinstance(value, str):
+        for cast in (int, float):
+            try:
+                return cast(value)
+            except ValueError:
+                pass
+    return value
 
 
 def apply_overrides(cfg: dict, overrides: list[str] | None) -> dict:

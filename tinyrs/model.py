@@ -23,6 +23,7 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_s
                   "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
                   "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
 DEFAULT_SYSTEM = "You are a helpful assistant."
+REASONING_TAGS = ["<reasoning>", "</reasoning>", "<answer>", "</answer>"]
 
 # Qwen2-VL-Instruct's chat template (the released one), so toy and paper models see the same prompt layout.
 QWEN2VL_CHAT_TEMPLATE = (
@@ -49,6 +50,19 @@ QWEN2VL_2B = {
     "vision": dict(depth=32, embed_dim=1280, hidden_size=1536, mlp_ratio=4, num_heads=16, patch_size=14,
                    spatial_merge_size=2, temporal_patch_size=2),
 }
+
+
+# Qwen2-VL-7B-Instruct's published dimensions (Table V's larger model).
+QWEN2VL_7B = {
+    "text": dict(vocab_size=152064, hidden_size=3584, intermediate_size=18944, num_hidden_layers=28,
+                 num_attention_heads=28, num_key_value_heads=4, max_position_embeddings=32768,
+                 rope_parameters={"rope_type": "default", "mrope_section": [16, 24, 24], "rope_theta": 1000000.0},
+                 tie_word_embeddings=False),
+    "vision": dict(QWEN2VL_2B["vision"], hidden_size=3584),
+}
+PUBLISHED = {"Qwen/Qwen2-VL-2B-Instruct": QWEN2VL_2B, "Qwen/Qwen2-VL-7B-Instruct": QWEN2VL_7B,
+             "aybora/Qwen2-VL-TinyRS": QWEN2VL_2B, "aybora/Qwen2-VL-TinyRS-PRETRAIN": QWEN2VL_2B,
+             "aybora/Qwen2-VL-TinyRS-CoT": QWEN2VL_2B, "aybora/Qwen2-VL-TinyRS-R1": QWEN2VL_2B}
 
 
 def _processor_classes():
@@ -112,7 +126,7 @@ def load_processor(path_or_id: str | Path, min_pixels: int | None = None, max_pi
 def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024):
     """A byte-level BPE tokenizer with Qwen2-VL's special tokens and digit-by-digit numbers
     (as Qwen2's pre-tokenizer splits them), trained on `texts`."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -122,9 +136,14 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int = 1024):
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(texts, trainer)
+    # left padding by default: batched generation (and TRL's GRPO re-processing of prompts) expects it;
+    # training collators ask for right padding explicitly
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                    unk_token=None, bos_token=None, clean_up_tokenization_spaces=False,
-                                   model_max_length=32768)
+                                   model_max_length=32768, padding_side="left")
+    # The reasoning tags as single, ordinary tokens (decoding keeps them): with byte-level pre-splitting they
+    # would be four tokens each, and a tiny model sampling at temperature 1 often derails inside a tag.
+    fast.add_tokens([AddedToken(t, normalized=False, special=False) for t in REASONING_TAGS])
     fast.chat_template = QWEN2VL_CHAT_TEMPLATE
     return fast
 
@@ -153,13 +172,17 @@ def toy_model_config(tokenizer, text: dict, vision: dict):
     """A tiny Qwen2VLConfig: same architecture as Qwen2-VL-2B, sizes from the toy recipe."""
     from transformers import Qwen2VLConfig
 
+    text = dict(text)
     head_dim = text["hidden_size"] // text["num_attention_heads"]
-    half = head_dim // 2  # M-RoPE splits the rotary half into temporal/height/width sections
-    mrope = [half - 2 * (half // 3), half // 3, half // 3]
+    half = head_dim // 2  # M-RoPE splits the rotary frequencies into temporal / height / width sections
+    mrope = text.pop("mrope_section", None) or [half - 2 * (half // 3), half // 3, half // 3]
+    theta = float(text.pop("rope_theta", 10000.0))
+    if sum(mrope) != half:
+        raise ValueError(f"mrope_section {mrope} must sum to head_dim / 2 = {half}")
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     text_cfg = dict(text, vocab_size=len(tokenizer), bos_token_id=ids["<|endoftext|>"],
                     eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
-                    rope_parameters={"rope_type": "default", "mrope_section": mrope, "rope_theta": 10000.0})
+                    rope_parameters={"rope_type": "default", "mrope_section": mrope, "rope_theta": theta})
     tie = text_cfg.pop("tie_word_embeddings", True)
     vision_cfg = dict(vision, hidden_size=text["hidden_size"])
     return Qwen2VLConfig(text_config=text_cfg, vision_config=vision_cfg, image_token_id=ids["<|image_pad|>"],
@@ -245,3 +268,16 @@ def count_parameters(model) -> dict[str, int]:
         groups[key] += p.numel()
     groups["total"] = sum(groups.values())
     return groups
+
+
+def untrained_twin(checkpoint: str | Path, out_dir: str | Path, seed: int = 0) -> Path:
+    """The same architecture and tokenizer as `checkpoint`, with fresh random weights (a 'no training' row)."""
+    import torch
+    from transformers import Qwen2VLForConditionalGeneration
+
+    processor = load_processor(checkpoint)
+    config = load_model(checkpoint).config
+    torch.manual_seed(seed)
+    model = Qwen2VLForConditionalGeneration(config)
+    model.generation_config = load_model(checkpoint).generation_config
+    return save_checkpoint(model, processor, out_dir)

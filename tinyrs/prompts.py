@@ -45,6 +45,13 @@ Reply with one number from 0 (useless or wrong) to 10 (accurate and complete), a
 JUDGE_USER = "<question>{question}</question>\n<answer>{answer}</answer>"
 
 
+# --- reasoning at GRPO time and at evaluation ------------------------------------------------------
+
+# Appended to every VHM-RL prompt (and taught to the toy base model in its generic domain).
+THINK_INSTRUCTION = ("First think step by step inside <reasoning> </reasoning>, then give the final answer inside "
+                     "<answer> </answer>.")
+
+
 def cot_teacher_text(question: str, answer: str) -> str:
     return COT_TEACHER_USER.format(question=question, answer=answer)
 

@@ -9,6 +9,7 @@ paper: real VHM JSON + image folder -> the same training files (VHM-Instruct sam
 from __future__ import annotations
 
 import io
+import json
 import math
 import multiprocessing as mp
 import platform
@@ -32,6 +33,16 @@ from .vhm import (TASKS, DataError, ValidationReport, make_entry, make_eval_entr
 
 TRAIN_FILES = ["pretrain.json", "instruct.json", "instruct_balanced.json", "rl.json"]
 MAX_SCENE_ATTEMPTS = 12
+
+
+def image_root_of(build_dir: str | Path) -> Path:
+    """The image root a build recorded in build.json (absolute, or relative to the build), else <build>/images."""
+    build_dir = Path(build_dir)
+    manifest = build_dir / "build.json"
+    if manifest.exists():
+        root = Path(json.loads(manifest.read_text())["image_root"])
+        return root if root.is_absolute() else build_dir / root
+    return build_dir / "images"
 
 
 # --- rendering jobs (run in worker processes) ---------------------------------------------------

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..boxes import parse_box
 from .images import load_rgb
-from .vhm import IMAGE_TOKEN, resolve_train_image
+from .vhm import IMAGE_TOKEN, resolve_train_image, split_tag
 
 
 def to_messages(entry: dict, system: str | None = None) -> tuple[list[dict], list[dict]]:
@@ -42,16 +43,66 @@ class LoadImages:
         return batch
 
 
-def to_sft_dataset(entries: list[dict], image_root: str | Path, system: str | None = None):
-    """A TRL prompt-completion dataset (loss on the answer only) with lazily loaded images."""
+def to_sft_dataset(entries: list[dict], image_root: str | Path, system: str | None = None,
+                   instruction: str | None = None, instruction_fraction: float = 0.0, seed: int = 0):
+    """A TRL prompt-completion dataset (loss on the answer only) with lazily loaded images.
+    `instruction` is appended to a seeded `instruction_fraction` of the questions."""
+    import numpy as np
     from datasets import Dataset
 
+    rng = np.random.default_rng(seed)
     prompts, completions, images, ids = [], [], [], []
     for k, e in enumerate(entries):
         p, c = to_messages(e, system)
+        if instruction and rng.random() < instruction_fraction:
+            p[-1]["content"][-1]["text"] += f"\n{instruction}"
         prompts.append(p)
         completions.append(c)
         images.append([str(resolve_train_image(e, image_root))])
         ids.append(str(e.get("id", k)))
     ds = Dataset.from_dict({"prompt": prompts, "completion": completions, "images": images, "id": ids})
     return ds.with_transform(LoadImages())
+
+
+OPEN_ENDED_MIN_WORDS = 6
+
+
+def answer_type_of(entry: dict, meta: dict | None = None) -> str:
+    """closed | grounding | open. The toy build records it (qa_meta.jsonl); for real VHM data:
+    {VG} answers are grounding, long {IT} answers are open-ended, everything else is closed."""
+    if meta and entry.get("id") in meta:
+        return meta[entry["id"]]["answer_type"]
+    from .think import last_turns
+
+    _, question, answer = last_turns(entry)
+    task = split_tag(question)[0]
+    if task == "VG" or (parse_box(answer) is not None and len(answer.split()) <= 4):
+        return "grounding"
+    if task == "IT" and len(answer.split()) >= OPEN_ENDED_MIN_WORDS:
+        return "open"
+    return "closed"
+
+
+def to_grpo_dataset(entries: list[dict], image_root: str | Path, instruction: str, system: str | None = None,
+                    meta: dict | None = None):
+    """A TRL GRPO dataset: prompts that ask for <reasoning> and <answer>, with each sample's answer type,
+    truth (`solution`), question (for the judge) and image path (for the judge) as extra columns."""
+    from datasets import Dataset
+
+    from .think import last_turns
+
+    rows = {"prompt": [], "images": [], "answer_type": [], "solution": [], "question": [], "image_path": [], "id": []}
+    for k, e in enumerate(entries):
+        _, question, answer = last_turns(e)
+        text = question.replace(IMAGE_TOKEN, "").strip()
+        prompt = [{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []
+        prompt.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": f"{text}\n{instruction}"}]})
+        path = str(resolve_train_image(e, image_root))
+        rows["prompt"].append(prompt)
+        rows["images"].append([path])
+        rows["answer_type"].append(answer_type_of(e, meta))
+        rows["solution"].append(answer)
+        rows["question"].append(split_tag(question)[1])
+        rows["image_path"].append(path)
+        rows["id"].append(str(e.get("id", k)))
+    return Dataset.from_dict(rows).with_transform(LoadImages())

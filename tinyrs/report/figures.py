@@ -82,3 +82,74 @@ def plot_caption_examples(rows: list[dict], width: int = 95):
         ax_txt.text(0, 1, "\n".join(lines), va="top", ha="left", fontsize=7.5, family="monospace")
     fig.tight_layout()
     return fig
+
+
+def plot_curves(metrics: list[dict], keys: dict[str, str], title: str, smooth: int = 1):
+    """One panel per metric from a run's metrics.jsonl: keys maps a log key to its panel title."""
+    present = {k: v for k, v in keys.items() if any(k in m for m in metrics)}
+    fig, axes = plt.subplots(1, len(present), figsize=(3.4 * len(present), 2.8), squeeze=False)
+    rows = []
+    for ax, (key, label) in zip(axes[0], present.items()):
+        pts = [(m["step"], m[key]) for m in metrics if key in m and isinstance(m[key], (int, float))]
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        if smooth > 1 and len(ys) >= smooth:
+            ys = [sum(ys[max(0, i - smooth + 1):i + 1]) / len(ys[max(0, i - smooth + 1):i + 1]) for i in range(len(ys))]
+        ax.plot(xs, ys, marker="o", markersize=2.5)
+        ax.set_title(label, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.grid(alpha=0.3)
+        rows += [{"metric": key, "step": x, "value": round(y, 5)} for x, y in zip(xs, ys)]
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig, rows
+
+
+def plot_reward_variants():
+    """Table III's reward variants as functions of the score (IoU for grounding, judge/10 for open answers)."""
+    import numpy as np
+
+    from ..rewards import shape_score
+
+    xs = np.linspace(0, 1, 201)
+    lines = {"continuous": [shape_score(x, "continuous", 0.5) for x in xs],
+             "binary (grounding, IoU >= 0.5)": [shape_score(x, "binary", 0.5) for x in xs],
+             "binary (open-ended, judge >= 0.7)": [shape_score(x, "binary", 0.7) for x in xs],
+             "quantized": [shape_score(x, "quantized", 0.5) for x in xs]}
+    fig, ax = plt.subplots(figsize=(5.2, 3.2))
+    for (name, ys), style in zip(lines.items(), ["-", "--", ":", "-."]):
+        ax.plot(xs, ys, style, label=name, linewidth=1.8)
+    ax.set_xlabel("IoU, or judge score / 10")
+    ax.set_ylabel("accuracy reward")
+    ax.set_title("Accuracy reward variants (Table III)")
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    rows = [{"score": round(float(x), 3), **{k: round(v[i], 4) for k, v in lines.items()}} for i, x in enumerate(xs)]
+    return fig, rows
+
+
+def plot_released_grounding(n: int = 300, seed: int = 0):
+    """The released grounding reward beside the intended IoU, for random predictions against one true box."""
+    import numpy as np
+
+    from ..boxes import format_box
+    from ..rewards import grounding_score
+
+    rng = np.random.default_rng(seed)
+    truth = "[[300, 300, 600, 650]]"
+    rows = []
+    for _ in range(n):
+        x1, y1 = rng.integers(0, 900, 2)
+        w, h = rng.integers(-60, 500, 2)  # some boxes come out reversed or empty
+        pred = format_box([x1, y1, x1 + w, y1 + h])
+        rows.append({"prediction": pred, "iou_intended": grounding_score(pred, truth),
+                     "released": grounding_score(pred, truth, released=True)})
+    fig, ax = plt.subplots(figsize=(4.8, 3.2))
+    ax.scatter([r["iou_intended"] for r in rows], [r["released"] for r in rows], s=10, alpha=0.6, label="released reward")
+    ax.plot([0, 1], [0, 1], color="gray", linewidth=1, label="intended reward (= IoU)")
+    ax.set_xlabel("IoU with the true box")
+    ax.set_ylabel("grounding reward")
+    ax.set_title("Released grounding reward vs. intended")
+    ax.legend(fontsize=7, loc="center right")
+    fig.tight_layout()
+    return fig, rows

@@ -97,14 +97,13 @@ def reason(scene: Scene, qa_type: str, question: str, answer: str, evidence: dic
     steps: list[str] = []
     if qa_type == "classification":
         steps += [_scene_step(scene, rng)]
-        if scene.objects:
-            steps.append(_object_step(scene, rng))
-        steps.append(_pick(rng, [f"These are the typical signs of {SCENE_PHRASES[scene.scene_class]}.",
-                                 f"Such a layout is characteristic of {SCENE_PHRASES[scene.scene_class]}."]))
-        steps.append(f"Among the given classes, the one that names this scene is \"{answer}\".")
+        steps.append(_pick(rng, [f"These are the typical signs of {SCENE_PHRASES[scene.scene_class]}, "
+                                 f"which the given classes call \"{answer}\".",
+                                 f"Such a layout is characteristic of {SCENE_PHRASES[scene.scene_class]}; among the "
+                                 f"given classes that is \"{answer}\"."]))
     elif qa_type in ("presence", "honesty_presence") and "kind" in evidence:
         kind = evidence["kind"]
-        steps += [_scene_step(scene, rng), _count_step(scene, kind, rng)]
+        steps += [_count_step(scene, kind, rng)]
         steps.append(f"So there is {article(kind) if scene.count(kind) else 'no'} {kind} in the image.")
     elif qa_type == "presence":
         name = evidence.get("landcover", "water area")
@@ -120,16 +119,13 @@ def reason(scene: Scene, qa_type: str, question: str, answer: str, evidence: dic
                      f"({na} against {nb}).")
     elif qa_type == "rural_urban":
         steps += [_scene_step(scene, rng)]
-        if scene.objects:
-            steps.append(_object_step(scene, rng))
         steps.append(_pick(rng, [
             f"{SCENE_PHRASES[scene.scene_class].capitalize()} is {'built-up land' if scene.setting == 'urban' else 'open countryside'}, "
             f"so the area is {scene.setting}.",
             f"This kind of land use ({scene.scene_class}) belongs to {'a town or city' if scene.setting == 'urban' else 'the countryside'}, "
             f"which makes it {scene.setting}."]))
     elif qa_type == "counting":
-        kind = evidence["kind"]
-        steps += [_scene_step(scene, rng), _count_step(scene, kind, rng)]
+        steps += [_count_step(scene, evidence["kind"], rng)]
     elif qa_type == "grounding":
         obj = _ref_object(scene, evidence)
         others = [o for o in scene.of_kind(obj.kind) if o is not obj]
@@ -139,13 +135,13 @@ def reason(scene: Scene, qa_type: str, question: str, answer: str, evidence: dic
                          f"{obj.color} {obj.kind} {at_position(scene.position(obj))}, which the description singles out.")
         else:
             steps.append(f"There is only one {obj.kind}: the {obj.color} one {at_position(scene.position(obj))}.")
-        x1, y1, x2, y2 = evidence["box"]
-        steps.append(f"Its left edge is at about {x1} and its right edge at {x2} across the image, its top at {y1} and "
-                     f"its bottom at {y2} down the image, on a 0 to 1000 scale.")
+        x1, y1, x2, y2 = evidence["box"]  # in words, as a person would; the box itself is the answer
+        steps.append(f"It spans about {round((x2 - x1) / 10)}% of the image width and {round((y2 - y1) / 10)}% of "
+                     f"its height.")
     elif qa_type in ("honesty_color", "honesty_position"):
         if evidence.get("absent"):
             kind = evidence["kind"]
-            steps += [_scene_step(scene, rng), _object_step(scene, rng),
+            steps += [_object_step(scene, rng),
                       f"None of these is {article(kind)} {kind}, so the question asks about something that is not there."]
         else:
             obj = _ref_object(scene, evidence)
@@ -165,7 +161,7 @@ def reason(scene: Scene, qa_type: str, question: str, answer: str, evidence: dic
         steps.append("Putting the scene type, the objects and their places together gives the description.")
     elif qa_type == "function":
         fn = SCENES[scene.scene_class]["function"]
-        steps += [_scene_step(scene, rng), _object_step(scene, rng),
+        steps += [_scene_step(scene, rng),
                   f"Land that looks like this is {SCENE_PHRASES[scene.scene_class]}, and such places are used for {fn}."]
     elif qa_type == "modality":
         steps.append(f"I look at the colours and texture: {MODALITY_CUES[scene.modality]}.")

@@ -1,0 +1,141 @@
+"""GRPO rewards: worked cases for every rule, and property-based tests over arbitrary text and boxes."""
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tinyrs.boxes import iou
+from tinyrs.rewards import (answer_part, closed_score, completion_text, format_reward, grounding_score,
+                            make_accuracy_reward, make_rewards, shape_score)
+
+
+def conv(text):
+    return [{"role": "assistant", "content": text}]
+
+
+@pytest.mark.parametrize("text,ok", [
+    ("<reasoning>two ships</reasoning><answer>2</answer>", True),
+    ("<reasoning>a\nb</reasoning>\n\n<answer>\nyes\n</answer>", True),  # dot matches newlines, whitespace between
+    ("<reasoning>x</reasoning><answer>y</answer> and then more text", True),  # matched from the start only
+    ("Sure! <reasoning>x</reasoning><answer>y</answer>", False),  # not at the start
+    ("<answer>y</answer><reasoning>x</reasoning>", False),
+    ("<reasoning>x</reasoning>", False),
+    ("<think>x</think><answer>y</answer>", False),
+    ("", False),
+])
+def test_format_reward(text, ok):
+    assert format_reward([conv(text)]) == [1.0 if ok else 0.0]
+    assert format_reward([text]) == [1.0 if ok else 0.0]  # plain-text completions too
+
+
+def test_closed_answers_match_lowercased_without_dots():
+    assert closed_score("Yes.", "yes") == 1.0 and closed_score("  RURAL ", "rural") == 1.0
+    assert closed_score("dense residential", "residential") == 0.0  # exact, not a substring
+    assert closed_score("", "no") == 0.0
+
+
+def test_grounding_is_iou_and_the_released_defect_is_available():
+    truth = "[[100, 100, 300, 300]]"
+    assert grounding_score("[[100, 100, 300, 300]]", truth) == 1.0
+    assert grounding_score("[[200, 100, 400, 300]]", truth) == pytest.approx(1 / 3)
+    assert grounding_score("[[500, 500, 600, 600]]", truth) == 0.0
+    assert grounding_score("no box here", truth) == 0.0
+    assert grounding_score("100, 100, 300, 300", truth) == 1.0  # four integers, as the released parser reads
+    # the released code compares the prediction with itself: any well-ordered box scores 1
+    assert grounding_score("[[500, 500, 600, 600]]", truth, released=True) == 1.0
+    assert grounding_score("[[600, 500, 500, 600]]", truth, released=True) == 0.0
+    assert grounding_score("nothing", truth, released=True) == 0.0
+
+
+@pytest.mark.parametrize("score,cont,binary_iou,binary_judge,quant", [
+    (0.0, 0.0, 0.0, 0.0, 0.0), (0.39, 0.39, 0.0, 0.0, 0.0), (0.4, 0.4, 0.0, 0.0, 0.0),
+    (0.5, 0.5, 1.0, 0.0, 1 / 3), (0.55, 0.55, 1.0, 0.0, 0.5), (0.7, 0.7, 1.0, 1.0, 1.0), (1.0, 1.0, 1.0, 1.0, 1.0)])
+def test_table3_variants(score, cont, binary_iou, binary_judge, quant):
+    assert shape_score(score, "continuous", 0.5) == pytest.approx(cont)
+    assert shape_score(score, "binary", 0.5) == binary_iou  # grounding: IoU >= 0.5
+    assert shape_score(score, "binary", 0.7) == binary_judge  # open-ended: judge >= 0.7
+    assert shape_score(score, "quantized", 0.5) == pytest.approx(quant)
+
+
+class FixedJudge:
+    def __init__(self, value):
+        self.value, self.calls = value, []
+
+    def score(self, question, answer, image):
+        self.calls.append((question, answer, image))
+        return self.value
+
+
+def test_accuracy_reward_by_answer_type_and_judge_failures():
+    completions = [conv("<reasoning>r</reasoning><answer>Yes.</answer>"),
+                   conv("<reasoning>r</reasoning><answer>[[200, 100, 400, 300]]</answer>"),
+                   conv("<reasoning>r</reasoning><answer>A harbor with ships.</answer>"),
+                   conv("<reasoning>r</reasoning><answer></answer>")]
+    kwargs = dict(answer_type=["closed", "grounding", "open", "open"],
+                  solution=["yes", "[[100, 100, 300, 300]]", "A harbor.", "A harbor."],
+                  question=["q1", "q2", "Describe.", "Describe."], image_path=["a", "b", "c", "d"])
+    judge = FixedJudge(0.8)
+    out = make_accuracy_reward("continuous", judge=judge)(completions, **kwargs)
+    assert out == [1.0, pytest.approx(1 / 3), 0.8, 0.0]
+    assert judge.calls == [("Describe.", "A harbor with ships.", "c")]  # the judge sees its own sample only
+    failing = make_accuracy_reward("continuous", judge=FixedJudge(None))(completions, **kwargs)
+    assert failing[2] is None  # a failed judgement is no reward (TRL skips it), never 0
+    binary = make_accuracy_reward("binary", judge=FixedJudge(0.6))(completions, **kwargs)
+    assert binary[:3] == [1.0, 0.0, 0.0]
+    released = make_accuracy_reward("continuous", "released", judge=judge)(completions, **kwargs)
+    assert released[1] == 1.0
+
+
+def test_registry_and_bad_names():
+    fmt, acc = make_rewards(["format", "accuracy"], variant="quantized")
+    assert fmt is format_reward and acc.__name__ == "accuracy_quantized"
+    with pytest.raises(ValueError, match="unknown reward"):
+        make_rewards(["length"])
+    with pytest.raises(ValueError, match="variant"):
+        make_accuracy_reward("stepwise")
+    with pytest.raises(ValueError, match="grounding"):
+        make_accuracy_reward(grounding="fixed")
+
+
+# --- properties ------------------------------------------------------------------------------------
+
+coords = st.integers(min_value=-50, max_value=1100)
+boxes = st.tuples(coords, coords, coords, coords)
+texts = st.text(max_size=300)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=texts, truth=st.one_of(texts, boxes.map(lambda b: "[[{}, {}, {}, {}]]".format(*b))),
+       kind=st.sampled_from(["closed", "grounding", "open"]), variant=st.sampled_from(["continuous", "binary", "quantized"]),
+       grounding=st.sampled_from(["intended", "released"]))
+def test_rewards_never_raise_and_stay_in_range(text, truth, kind, variant, grounding):
+    completions = [conv(text), text, [{"role": "assistant", "content": [{"type": "text", "text": text}]}], [], None]
+    assert all(v in (0.0, 1.0) for v in format_reward(completions))
+    reward = make_accuracy_reward(variant, grounding, judge=FixedJudge(0.5))
+    out = reward(completions, answer_type=[kind] * 5, solution=[truth] * 5, question=["q"] * 5, image_path=["i"] * 5)
+    assert len(out) == 5 and all(v is not None and 0.0 <= v <= 1.0 and not math.isnan(v) for v in out)
+    assert isinstance(answer_part(completion_text(conv(text))), str)
+
+
+@settings(max_examples=300, deadline=None)
+@given(a=boxes, b=boxes)
+def test_iou_properties(a, b):
+    v = iou(a, b)
+    assert 0.0 <= v <= 1.0
+    assert v == pytest.approx(iou(b, a))  # symmetric
+    reversed_a = (a[2], a[3], a[0], a[1])
+    assert iou(reversed_a, b) == pytest.approx(v)  # corner order does not matter
+    degenerate = a[0] == a[2] or a[1] == a[3]
+    assert iou(a, a) == (0.0 if degenerate else 1.0)
+    if max(a[0], a[2]) <= min(b[0], b[2]) or max(a[1], a[3]) <= min(b[1], b[3]):
+        assert v == 0.0  # disjoint (or touching) boxes
+
+
+@settings(max_examples=200, deadline=None)
+@given(score=st.floats(min_value=-5, max_value=5, allow_nan=False), variant=st.sampled_from(["continuous", "binary", "quantized"]),
+       threshold=st.sampled_from([0.5, 0.7]))
+def test_variants_are_monotone_and_bounded(score, variant, threshold):
+    v = shape_score(score, variant, threshold)
+    assert 0.0 <= v <= 1.0
+    assert shape_score(score + 0.05, variant, threshold) >= v

@@ -1,0 +1,181 @@
+"""Training stages on TRL: a short toy run of every stage, run records, freezing, LoRA, resume, the
+paper dry run, and a real 2-process DDP job."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import training_copy
+from tinyrs.train.runs import latest_run
+from tinyrs.train.stage import load_metrics, run_stage
+
+TINY = ["max_steps=2", "per_device_train_batch_size=4", "logging_steps=1", "save_steps=1"]
+
+
+@pytest.fixture(scope="module")
+def train_env(toy_build, tmp_path_factory):
+    """A copy of the small toy build with its CoT captions, a runs folder, and a tiny trained base."""
+    root = tmp_path_factory.mktemp("train")
+    data = training_copy(toy_build, root / "data")
+    runs = root / "runs"
+    base = run_stage("base", "toy", overrides=[f"data_dir={data}", "generic.samples=48", *TINY], runs_root=runs,
+                     progress=False)
+    return {"data": data, "runs": runs, "base": base}
+
+
+def stage(env, name, *extra, **kw):
+    return run_stage(name, "toy", overrides=[f"data_dir={env['data']}", *TINY, *extra], runs_root=env["runs"],
+                     progress=False, **kw)
+
+
+def weights(run):
+    return load_file(str(run / "checkpoint" / "model.safetensors"))
+
+
+def test_base_is_recorded_and_reused(train_env):
+    base = train_env["base"]
+    record = json.loads((base / "run.json").read_text())
+    assert record["stage"] == "base" and record["packages"]["trl"] and record["git_commit"]
+    assert set(record["inputs"]) >= {"instruct.json"} and all(v["sha256"] for v in record["inputs"].values())
+    assert (base / "generic" / "generic.json").exists() and (base / "checkpoint" / "tokenizer.json").exists()
+    again = run_stage("base", "toy", overrides=[f"data_dir={train_env['data']}", "generic.samples=48", *TINY],
+                      runs_root=train_env["runs"], progress=False)
+    assert again == base  # cached: the same recipe, build text and code
+
+
+def test_supervised_chain_P_S_C(train_env):
+    p = stage(train_env, "P", "init=base")
+    s = stage(train_env, "S")  # init: P, the latest finished P
+    c = stage(train_env, "C")
+    for run, init in ((p, train_env["base"]), (s, p), (c, s)):
+        record = json.loads((run / "run.json").read_text())
+        assert record["init"]["path"] == str(init / "checkpoint") and record["init"]["sha256"]
+        assert record["inputs"]["train_file"]["sha256"] and record["seed"] == 0
+        assert json.loads((run / "complete.json").read_text())["steps"] == 2
+        assert any("loss" in m for m in load_metrics(run))
+        assert (run / "checkpoint" / "model.safetensors").exists()
+        trained = weights(run)
+        assert not any(torch.equal(a, trained[k]) for k, a in weights(init).items() if a.numel() > 1000)
+    assert (train_env["runs"] / "C" / "latest").resolve() == c.resolve()
+    record = json.loads((c / "run.json").read_text())
+    assert record["train_entries"] > len(json.loads((train_env["data"] / "instruct_think.json").read_text()))  # balanced
+
+
+def test_grpo_stage_logs_rewards_kl_and_lengths(train_env):
+    if latest_run("C", train_env["runs"]) is None:
+        stage(train_env, "C", "init=base")
+    r = stage(train_env, "R", "per_device_train_batch_size=4", "max_completion_length=24")
+    logs = [m for m in load_metrics(r) if "reward" in m]
+    assert logs and all(k in logs[0] for k in ("rewards/format_reward/mean", "rewards/accuracy_continuous/mean",
+                                               "kl", "completions/mean_length"))
+    record = json.loads((r / "run.json").read_text())
+    assert record["recipe"]["trainer"]["temperature"] == 1.0 and record["recipe"]["trainer"]["top_k"] == 50
+
+
+def test_zero_grpo_from_the_base_and_reward_variants(train_env):
+    r = stage(train_env, "R", "init=base", "reward_variant=binary", "grounding_reward=released",
+              "max_completion_length=16")
+    assert any("rewards/accuracy_binary_released_grounding/mean" in m for m in load_metrics(r))
+
+
+def test_freezing_the_vision_tower_keeps_it(train_env):
+    s = stage(train_env, "S", "init=base", "freeze.vision_tower=true", "freeze.merger=true")
+    before, after = weights(train_env["base"]), weights(s)
+    vision = [k for k in before if k.startswith("visual.")]  # checkpoints keep Qwen2-VL's original key layout
+    assert vision and all(torch.equal(before[k], after[k]) for k in vision)
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("model.layers."))
+    assert json.loads((s / "complete.json").read_text())["trainable_parameters"]["vision_tower"] == 0
+
+
+def test_lora_adapters_are_merged_into_a_plain_checkpoint(train_env):
+    s = stage(train_env, "S", "init=base", "lora={r: 4, alpha: 8, dropout: 0.0}", "learning_rate=1e-2")
+    w = weights(s)
+    assert not any("lora" in k for k in w)
+    base = weights(train_env["base"])
+    assert any(not torch.equal(base[k], w[k]) for k in w if k.endswith("q_proj.weight"))
+
+
+def test_vision_learning_rate_makes_its_own_param_group(train_env):
+    from tinyrs.model import load_model, load_processor
+    from tinyrs.train.recipes import load_recipe, trainer_config
+    from tinyrs.train.stage import build_trainer, stage_data
+
+    recipe = load_recipe("S", "toy", [f"data_dir={train_env['data']}", "vision_lr=2e-6", "learning_rate=1e-5"])
+    entries, data_dir, root, meta = stage_data(recipe, False)
+    ckpt = train_env["base"] / "checkpoint"
+    args = trainer_config("sft", train_env["runs"] / "tmp", recipe["trainer"])
+    trainer = build_trainer(recipe, load_model(ckpt), load_processor(ckpt), args, entries[:8], root, meta, data_dir,
+                            train_env["runs"] / "tmp")
+    opt = trainer.create_optimizer()
+    lrs = {g["lr"] for g in opt.param_groups}
+    assert lrs == {2e-6, 1e-5}
+    n_vision = sum(p.numel() for g in opt.param_groups if g["lr"] == 2e-6 for p in g["params"])
+    assert n_vision == sum(p.numel() for n, p in trainer.model.named_parameters()
+                           if n.startswith("model.visual.") and not n.startswith("model.visual.merger."))
+
+
+def test_resume_continues_an_interrupted_run(train_env):
+    cmd = [sys.executable, "-m", "tinyrs.train", "S", "--runs-root", str(train_env["runs"]), "--no-progress"]
+    opts = ["--set", f"data_dir={train_env['data']}", "--set", "max_steps=12", "--set", "save_steps=3",
+            "--set", "per_device_train_batch_size=2", "--set", "logging_steps=1"]
+    proc = subprocess.Popen(cmd + ["--init", str(train_env["base"]), "--force", *opts], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    run = None
+    while time.time() < deadline:
+        run = latest_run("S", train_env["runs"], complete=False)
+        if run is not None and any((run / "trainer").glob("checkpoint-6")):
+            break
+        time.sleep(0.2)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert run is not None and not (run / "complete.json").exists()
+    r = subprocess.run(cmd + ["--init", str(train_env["base"]), "--resume", *opts], capture_output=True, text=True,
+                       timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (run / "complete.json").exists() and json.loads((run / "complete.json").read_text())["steps"] == 12
+    steps = [m["step"] for m in load_metrics(run) if "loss" in m]
+    assert steps[-1] == 12 and min(steps) == 1  # one run folder holds the whole history
+
+
+def test_paper_dry_run_without_a_gpu(train_env, capsys):
+    from tinyrs.cli import main
+
+    assert main(["train", "S", "--config", "paper", "--dry-run", "--set", f"data_dir={train_env['data']}"]) == 0
+    out = capsys.readouterr().out
+    report = json.loads(out.strip().splitlines()[-1])
+    assert 2.1e9 < report["parameters"]["total"] < 2.3e9  # Qwen2-VL-2B: 2.2 B parameters
+    assert report["global_batch"] == 128 and report["steps_per_epoch"] >= 1
+    assert report["memory_per_gpu"]["total_gib"] > 0 and "accelerate launch" in report["launch"]
+    assert "zero3.yaml" in report["launch"] and "--num_processes 4" in report["launch"]
+    assert main(["train", "R", "--config", "paper", "--dry-run", "--set", f"data_dir={train_env['data']}"]) == 0
+    r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert r["kind"] == "grpo" and r["memory_per_gpu"]["reference_model_gib"] > 0 and "--num_machines 4" in r["launch"]
+    # the 7B chain of Table V, from its published dimensions
+    assert main(["train", "P", "--config", "paper", "--dry-run", "--init", "Qwen/Qwen2-VL-7B-Instruct",
+                 "--set", f"data_dir={train_env['data']}", "--set", "strategy=ddp"]) == 0
+    r7 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert 8.2e9 < r7["parameters"]["total"] < 8.4e9 and r7["memory_per_gpu"]["model_states_gib"] > 120
+
+
+@pytest.mark.slow
+def test_two_process_ddp_on_cpu(train_env):
+    """A real 2-process DDP job (torchrun, gloo): both ranks finish and one checkpoint is saved."""
+    runs = train_env["runs"] / "ddp"
+    for name, extra in (("S", []), ("R", ["--set", "max_completion_length=16", "--set", "per_device_train_batch_size=2"])):
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+               "tinyrs.train", name, "--init", str(train_env["base"]), "--runs-root", str(runs), "--no-progress",
+               "--set", f"data_dir={train_env['data']}", "--set", "max_steps=2", "--set", "per_device_train_batch_size=2",
+               "--set", "logging_steps=1", *extra]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=dict(os.environ, OMP_NUM_THREADS="1"))
+        assert r.returncode == 0, r.stderr[-3000:]
+        done = [d for d in (runs / name).glob("*-*") if (d / "complete.json").exists()]
+        assert len(done) == 1 and (done[0] / "checkpoint" / "model.safetensors").exists()
+        assert len(list((runs / name).glob("*-*"))) == 1  # the two ranks shared one run folder
+        assert json.loads((done[0] / "complete.json").read_text())["steps"] == 2

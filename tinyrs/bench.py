@@ -1,0 +1,74 @@
+"""Benchmarks (measurements, not timed tests).
+
+`rollout_throughput`: GRPO rollouts the released trainer's way (the 4 completions of a group one
+after another, one prompt at a time) against TRL's way (all completions of the generation batch in
+one `generate` call), on the same prompts, with the same sampling settings and the same number of new
+tokens per completion (min_new_tokens = max_new_tokens), so only the batching differs. A third mode
+batches only each group (the 4 completions of one prompt per call).
+"""
+from __future__ import annotations
+
+import resource
+import time
+from pathlib import Path
+
+import torch
+
+
+def _rollout_inputs(processor, build_dir: Path, n_prompts: int):
+    from .data.build import image_root_of
+    from .data.hf import to_messages
+    from .data.images import load_rgb
+    from .data.vhm import read_json_list, resolve_train_image
+    from .prompts import THINK_INSTRUCTION
+
+    root = image_root_of(build_dir)
+    entries = read_json_list(build_dir / "rl.json")[:n_prompts]
+    texts, images = [], []
+    for e in entries:
+        prompt, _ = to_messages(e)
+        prompt[-1]["content"][-1]["text"] += f"\n{THINK_INSTRUCTION}"
+        texts.append(processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False))
+        images.append(load_rgb(resolve_train_image(e, root)))
+    return texts, images
+
+
+@torch.no_grad()
+def rollout_throughput(checkpoint: str | Path, build_dir: str | Path, n_prompts: int = 8, generations: int = 4,
+                       new_tokens: int = 64, seed: int = 0) -> dict:
+    from .model import load_model, load_processor
+
+    model, processor = load_model(checkpoint), load_processor(checkpoint)
+    model.eval()
+    texts, images = _rollout_inputs(processor, Path(build_dir), n_prompts)
+    sampling = dict(do_sample=True, temperature=1.0, top_k=50, top_p=1.0, max_new_tokens=new_tokens,
+                    min_new_tokens=new_tokens, pad_token_id=processor.tokenizer.pad_token_id)
+
+    def run(batch_texts, batch_images):
+        inputs = processor(text=batch_texts, images=batch_images, padding=True, padding_side="left", return_tensors="pt")
+        out = model.generate(**inputs, **sampling)
+        return out[:, inputs["input_ids"].shape[1]:].numel()
+
+    def timed(fn):
+        t0 = time.perf_counter()
+        tokens = fn()
+        return tokens, time.perf_counter() - t0
+
+    torch.manual_seed(seed)
+    run(texts[:1], images[:1])  # warm-up
+    # the released trainer: each completion of each group on its own
+    seq_tokens, t_seq = timed(lambda: sum(run([t], [im]) for t, im in zip(texts, images) for _ in range(generations)))
+    # a group per call: the 4 completions of one prompt batched together
+    grp_tokens, t_grp = timed(lambda: sum(run([t] * generations, [im] * generations) for t, im in zip(texts, images)))
+    # TRL: the whole generation batch (all prompts x all generations) in one call
+    bat_tokens, t_bat = timed(lambda: run([t for t in texts for _ in range(generations)],
+                                          [im for im in images for _ in range(generations)]))
+    assert seq_tokens == grp_tokens == bat_tokens == n_prompts * generations * new_tokens
+    return {"prompts": n_prompts, "generations": generations, "new_tokens": new_tokens,
+            "completions": n_prompts * generations, "threads": torch.get_num_threads(),
+            "sequential_seconds": round(t_seq, 2), "group_batched_seconds": round(t_grp, 2),
+            "batched_seconds": round(t_bat, 2), "sequential_tokens_per_s": round(seq_tokens / t_seq, 1),
+            "group_batched_tokens_per_s": round(grp_tokens / t_grp, 1),
+            "batched_tokens_per_s": round(bat_tokens / t_bat, 1),
+            "speedup_group": round(t_seq / t_grp, 2), "speedup": round(t_seq / t_bat, 2),
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}

@@ -1,0 +1,126 @@
+"""`tinyrs train <stage> --config paper --dry-run`: everything but the training, without a GPU.
+
+Builds the model on the meta device (Qwen2-VL-2B from its published dimensions when the start is a
+hub id or a later stage; a local checkpoint's own config otherwise), checks the training file's
+schema, and prints the parameter count, the per-GPU memory estimate for the chosen strategy, the
+steps per epoch and the launch command.
+
+Memory model (mixed-precision AdamW, per parameter): bf16 weights 2 B + bf16 gradients 2 B + fp32
+master weights 4 B + Adam moments 8 B = 16 B. DDP keeps all of it on every GPU; FSDP and ZeRO-3 shard
+it over the GPUs; ZeRO-3 with offload keeps master weights and moments in CPU memory. GRPO adds a
+frozen bf16 reference model. Activations are estimated with activation checkpointing: the layer inputs
+(2 B x hidden x tokens x layers) plus one layer's working set (~34 B x hidden x tokens). The result is a
+planning estimate, not a measurement.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from .. import paths
+from ..config import CONFIGS
+from ..data.vhm import read_training_file
+from ..model import PUBLISHED, QWEN2VL_2B, QWEN2VL_7B, count_parameters
+from .recipes import STAGES, load_recipe
+
+GIB = 1024 ** 3
+
+
+def chain_root(recipe: dict, profile: str) -> str | None:
+    """Where the chain that leads to this stage starts (P starts from a hub id or a folder; S from P; ...):
+    the architecture of every stage is the architecture of that start."""
+    init, seen = recipe.get("init"), {recipe["stage"]}
+    while init in STAGES and init not in seen:
+        seen.add(init)
+        init = load_recipe(init, profile).get("init")
+    return init
+
+
+def meta_model(init: str | None):
+    """The model to be trained, on the meta device (no weights, no memory, no download)."""
+    import torch
+    from transformers import AutoConfig, Qwen2VLConfig, Qwen2VLForConditionalGeneration
+
+    local = init and Path(init).is_dir() and (Path(init) / "config.json").exists()
+    if local:
+        config = AutoConfig.from_pretrained(init)
+        source = f"config of {init}"
+    else:
+        dims = PUBLISHED.get(str(init), QWEN2VL_2B)
+        config = Qwen2VLConfig(text_config=dims["text"], vision_config=dims["vision"],
+                               tie_word_embeddings=dims["text"]["tie_word_embeddings"])
+        name = "Qwen2-VL-7B-Instruct" if dims is QWEN2VL_7B else "Qwen2-VL-2B-Instruct"
+        source = f"{name}'s published dimensions"
+    with torch.device("meta"):
+        model = Qwen2VLForConditionalGeneration(config)
+    return model, config, source
+
+
+def memory_estimate(params: int, strategy: str, gpus: int, tokens_per_gpu: int, hidden: int, layers: int,
+                    grpo: bool) -> dict[str, float]:
+    n = max(1, gpus)
+    # ZeRO-3 with offload (the paper's setting): only bf16 weight and gradient shards stay on the GPU
+    states = {"ddp": 16 * params, "fsdp": 16 * params / n, "zero3": 4 * params / n}
+    if strategy not in states:
+        raise ValueError(f"unknown strategy {strategy!r}: use ddp, fsdp or zero3")
+    model_states = states[strategy]
+    reference = (2 * params if strategy == "ddp" else 2 * params / n) if grpo else 0
+    activations = 2 * hidden * tokens_per_gpu * layers + 34 * hidden * tokens_per_gpu
+    total = model_states + reference + activations
+    return {"model_states_gib": model_states / GIB, "reference_model_gib": reference / GIB,
+            "activations_gib": activations / GIB, "total_gib": total / GIB}
+
+
+def dry_run(recipe: dict) -> dict:
+    stage, kind = recipe["stage"], recipe["kind"]
+    init = recipe.get("init")
+    model, config, source = meta_model(chain_root(recipe, recipe.get("profile", "paper")))
+    params = count_parameters(model)
+    data_dir = Path(recipe.get("data_dir") or paths.data_dir(recipe.get("profile", "toy")))
+    train_file = data_dir / recipe["train_file"]
+    if not train_file.exists():
+        raise FileNotFoundError(f"training file {train_file} is missing: set data_dir in the recipe "
+                                f"(--set data_dir=DIR) to the folder `tinyrs data build --profile paper` wrote")
+    entries, report = read_training_file(train_file, data_dir, check_images="none", progress=False)
+    t = recipe.get("trainer", {})
+    gpus, nodes = int(recipe.get("gpus", 1)), int(recipe.get("nodes", 1))
+    per_device, accum = int(t.get("per_device_train_batch_size", 8)), int(t.get("gradient_accumulation_steps", 1))
+    n = len(entries)
+    if recipe.get("balance"):
+        from ..data.balance import balance
+
+        n = len(balance(entries, cap=float(recipe["balance"].get("cap", 5.0)), target=recipe["balance"].get("target", "max"))[0])
+    if kind == "grpo":
+        prompts_per_step = per_device * gpus * accum / int(t.get("num_generations", 4))
+        steps = math.ceil(n / prompts_per_step)
+        tokens = per_device * (int(t.get("max_completion_length", 512)) + 600)
+    else:
+        steps = math.ceil(n / (per_device * gpus * accum))
+        max_pixels = (recipe.get("image") or {}).get("max_pixels", 1003520)
+        tokens = per_device * (max_pixels // (28 * 28) + 256)
+    text = config.text_config
+    mem = memory_estimate(params["total"], recipe.get("strategy", "ddp"), gpus, tokens, text.hidden_size,
+                          text.num_hidden_layers, kind == "grpo")
+    strategy = recipe.get("strategy", "ddp")
+    launch = (f"accelerate launch --config_file {CONFIGS / 'accelerate' / f'{strategy}.yaml'} "
+              f"--num_processes {gpus} --num_machines {nodes}" +
+              (" --machine_rank $SLURM_NODEID --main_process_ip $MASTER_ADDR --main_process_port $MASTER_PORT"
+               if nodes > 1 else "") + f" -m tinyrs.train {stage} --config {recipe.get('profile', 'paper')}")
+    return {"stage": stage, "kind": kind, "model_source": source, "init": init, "parameters": params,
+            "train_file": str(train_file), "entries": report.valid, "entries_per_epoch": n,
+            "schema_problems": report.total - report.valid, "gpus": gpus, "nodes": nodes, "strategy": strategy,
+            "global_batch": per_device * gpus * accum, "steps_per_epoch": steps,
+            "memory_per_gpu": {k: round(v, 1) for k, v in mem.items()}, "launch": launch}
+
+
+def format_dry_run(r: dict) -> str:
+    p, m = r["parameters"], r["memory_per_gpu"]
+    return "\n".join([
+        f"stage {r['stage']} ({r['kind']}), starting from {r['init']} ({r['model_source']})",
+        f"parameters: {p['total'] / 1e9:.3f} B total (vision {p['vision'] / 1e6:.0f} M, language {p['language'] / 1e6:.0f} M)",
+        f"data: {r['train_file']}: {r['entries']} entries, schema ok ({r['entries_per_epoch']} per epoch after balancing)",
+        f"batch: global {r['global_batch']} on {r['gpus']} GPU(s) / {r['nodes']} node(s) -> {r['steps_per_epoch']} steps per epoch",
+        f"memory per GPU ({r['strategy']}): {m['total_gib']} GiB = model states {m['model_states_gib']} + reference "
+        f"{m['reference_model_gib']} + activations {m['activations_gib']} (estimate)",
+        f"launch: {r['launch']}",
+    ])

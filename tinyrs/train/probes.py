@@ -1,0 +1,129 @@
+"""Quick measurements of what a stage changed, for the stage notebooks (the full protocol is `tinyrs eval`).
+
+- `reward_probe`: the GRPO rewards (format, accuracy, total) of a checkpoint's completions to VHM-RL
+  prompts, greedy or sampled with stage R's settings; the same reward functions as training.
+- `grounding_probe`: mean IoU and Acc@0.5 on the toy DIOR-RSVG, asked as stage R asks.
+- `scene_naming_rate`: how often a caption names the right scene class (stage P's visible effect).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..data.build import image_root_of
+from ..data.hf import answer_type_of, to_messages
+from ..data.images import load_rgb
+from ..data.vhm import read_json_list, read_jsonl, resolve_train_image
+from ..model import load_model, load_processor
+from ..prompts import THINK_INSTRUCTION
+from ..rewards import format_reward, make_accuracy_reward
+
+
+def _load(checkpoint):
+    model, processor = load_model(checkpoint), load_processor(checkpoint)
+    model.eval()
+    return model, processor
+
+
+@torch.no_grad()
+def complete(model, processor, prompts, images, sample: bool, max_new_tokens: int, seed: int = 0,
+             batch_size: int = 16) -> list[str]:
+    """Completions, greedy or sampled like stage R (temperature 1.0, top_k 50, top_p 1.0)."""
+    torch.manual_seed(seed)
+    tok = processor.tokenizer
+    out = []
+    for i in range(0, len(prompts), batch_size):
+        texts = [processor.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
+                 for p in prompts[i:i + batch_size]]
+        inputs = processor(text=texts, images=[im for ims in images[i:i + batch_size] for im in ims], padding=True,
+                           padding_side="left", return_tensors="pt")
+        kw = dict(do_sample=True, temperature=1.0, top_k=50, top_p=1.0) if sample else \
+            dict(do_sample=False, temperature=None, top_k=None, top_p=None)
+        gen = model.generate(**inputs, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id, **kw)
+        out += [t.strip() for t in tok.batch_decode(gen[:, inputs["input_ids"].shape[1]:], skip_special_tokens=True)]
+    return out
+
+
+def rl_prompts(build_dir: str | Path, n: int, instruction: bool = True):
+    """The first n VHM-RL samples as stage R prompts them (image, question, the think instruction)."""
+    build_dir = Path(build_dir)
+    root = image_root_of(build_dir)
+    entries = read_json_list(build_dir / "rl.json")
+    entries = entries[::max(1, len(entries) // n)][:n]  # spread over the file, which is grouped by task
+    prompts, images = [], []
+    for e in entries:
+        prompt, _ = to_messages(e)
+        if instruction:
+            prompt[-1]["content"][-1]["text"] += f"\n{THINK_INSTRUCTION}"
+        prompts.append(prompt)
+        images.append([load_rgb(resolve_train_image(e, root))])
+    return entries, prompts, images
+
+
+def reward_probe(checkpoint, build_dir: str | Path, n: int = 48, sample: bool = True, judge=None, seed: int = 0,
+                 max_new_tokens: int = 128) -> dict:
+    """Mean format, accuracy and total reward (the training reward functions) on n VHM-RL prompts."""
+    build_dir = Path(build_dir)
+    model, processor = _load(checkpoint)
+    entries, prompts, images = rl_prompts(build_dir, n)
+    texts = complete(model, processor, prompts, images, sample, max_new_tokens, seed)
+    meta_path = build_dir / "qa_meta.jsonl"
+    meta = {r["id"]: r for r in read_jsonl(meta_path)} if meta_path.exists() else None
+    kinds = [answer_type_of(e, meta) for e in entries]
+    fmt = format_reward(texts)
+    acc = make_accuracy_reward(judge=judge)(texts, answer_type=kinds, solution=[e["conversations"][-1]["value"] for e in entries],
+                                            question=[e["conversations"][0]["value"] for e in entries],
+                                            image_path=[str(resolve_train_image(e, image_root_of(build_dir))) for e in entries])
+    pairs = [(f, a) for f, a in zip(fmt, acc) if a is not None]
+    by_type = {}
+    for k, a in zip(kinds, acc):
+        if a is not None:
+            by_type.setdefault(k, []).append(a)
+    return {"prompts": n, "sampled": sample, "format": sum(fmt) / len(fmt),
+            "accuracy": sum(a for _, a in pairs) / len(pairs), "total": sum(f + a for f, a in pairs) / len(pairs),
+            "accuracy_by_type": {k: round(sum(v) / len(v), 3) for k, v in sorted(by_type.items())},
+            "mean_length_words": sum(len(t.split()) for t in texts) / len(texts), "examples": texts[:3]}
+
+
+def grounding_probe(checkpoint, eval_root: str | Path, limit: int = 100, instruction: bool = True,
+                    max_new_tokens: int = 128, samples: int = 0, seed: int = 0) -> dict:
+    """Mean IoU and Acc@0.5 on the toy DIOR-RSVG, with the question asked as stage R asks it: greedy
+    (samples=0) or over `samples` completions per question sampled as in stage R (what GRPO optimises)."""
+    from ..data.vhm import answer_text, human_text, read_eval_file, resolve_eval_image
+    from ..evaluation.benchmarks import user_prompt
+    from ..evaluation.scoring import grounding_iou
+
+    model, processor = _load(checkpoint)
+    path = Path(eval_root) / "VG_DOIR_RSVG_test.json"
+    entries, _ = read_eval_file(path, check_images="none", progress=False)
+    entries = entries[:limit]
+    prompts = []
+    for e in entries:
+        p = user_prompt(human_text(e), "VG")
+        if instruction:
+            p[-1]["content"][-1]["text"] += f"\n{THINK_INSTRUCTION}"
+        prompts.append(p)
+    images = [[load_rgb(resolve_eval_image(e, path))] for e in entries]
+    if samples:
+        prompts, images, entries = prompts * samples, images * samples, entries * samples
+    texts = complete(model, processor, prompts, images, bool(samples), max_new_tokens, seed)
+    ious = [grounding_iou(t, answer_text(e), e["size"]) for t, e in zip(texts, entries)]
+    parsed = [i for i in ious if i is not None]
+    return {"samples": len(ious), "sampled": bool(samples), "parsed_boxes": len(parsed), "mean_iou": sum(i or 0.0 for i in ious) / len(ious),
+            "acc@0.5": sum((i or 0.0) >= 0.5 for i in ious) / len(ious)}
+
+
+def scene_naming_rate(checkpoint, build_dir: str | Path, n: int = 60) -> dict:
+    """How often the answer to 'Describe this image.' names the right scene class (held-out images)."""
+    from ..world.language import SCENE_PHRASES
+
+    build_dir = Path(build_dir)
+    model, processor = _load(checkpoint)
+    scenes = [s for s in read_jsonl(build_dir / "scenes.jsonl") if s["split"].startswith("eval/cls_NWPU")][:n]
+    prompts = [[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Describe this image."}]}]
+               for _ in scenes]
+    texts = complete(model, processor, prompts, [[load_rgb(build_dir / s["path"])] for s in scenes], False, 32)
+    hits = sum(SCENE_PHRASES[s["scene_class"]] in t for s, t in zip(scenes, texts))
+    return {"images": len(scenes), "named_correctly": hits, "rate": hits / max(1, len(scenes)),
+            "chance": 1 / len(SCENE_PHRASES), "examples": list(zip([s["scene_class"] for s in scenes[:3]], texts[:3]))}

@@ -1,0 +1,135 @@
+"""Run directories: runs/<stage>/<run-id>/ with the checkpoint, the resolved config, the git commit,
+package versions, seed and fingerprints of the data and the starting checkpoint.
+
+    runs/S/20261126-183012-a1b2/
+        run.json            what was run, on what, with what (written before training starts)
+        metrics.jsonl       every log record of the trainer
+        trainer/            TRL's intermediate checkpoints (what --resume continues from)
+        checkpoint/         the final model + processor (HF format), the next stage's --init
+        complete.json       written last: the run finished
+    runs/S/latest -> 20261126-183012-a1b2
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import secrets
+import shutil
+import subprocess
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+
+from ..paths import REPO_ROOT, runs_dir
+
+PACKAGES = ["tinyrs", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "openai"]
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(REPO_ROOT), "rev-parse", "HEAD"], capture_output=True, text=True,
+                             timeout=10)
+        dirty = subprocess.run(["git", "-C", str(REPO_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return out.stdout.strip() + ("+dirty" if dirty else "") if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def package_versions() -> dict[str, str | None]:
+    out = {}
+    for p in PACKAGES:
+        try:
+            out[p] = metadata.version(p)
+        except metadata.PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+def fingerprint(path: str | Path) -> str | None:
+    """SHA-256 of a file; for a checkpoint folder, of its weights and config (hub ids: None)."""
+    path = Path(str(path))
+    if path.is_file():
+        files = [path]
+    elif path.is_dir():
+        files = sorted([*path.glob("*.safetensors"), *path.glob("config.json"), *path.glob("tokenizer.json")])
+    else:
+        return None
+    h = hashlib.sha256()
+    for f in files:
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def stage_dir(stage: str, runs_root: str | Path | None = None) -> Path:
+    """runs/<stage>; runs_root defaults to $TINYRS_RUNS or <repo>/runs."""
+    return Path(runs_root or runs_dir()) / stage
+
+
+def new_run_dir(stage: str, runs_root: str | Path | None = None) -> Path:
+    d = stage_dir(stage, runs_root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+    d.mkdir(parents=True, exist_ok=False)
+    return d
+
+
+def is_complete(run: Path) -> bool:
+    return (run / "complete.json").exists()
+
+
+def latest_run(stage: str, runs_root: str | Path | None = None, complete: bool = True) -> Path | None:
+    """The newest run of a stage that finished (complete=True) or did not (complete=False)."""
+    d = stage_dir(stage, runs_root)
+    runs = sorted(p for p in d.glob("*-*") if p.is_dir() and (p / "run.json").exists()) if d.exists() else []
+    runs = [r for r in runs if is_complete(r) == complete]
+    return runs[-1] if runs else None
+
+
+def resolve_init(init: str | None, runs_root: str | Path | None = None) -> str | None:
+    """--init: a checkpoint folder (or a run folder), a stage name ('base', 'P', 'S', ...) meaning that
+    stage's latest finished run, or a hub id (returned as is, for from_pretrained)."""
+    if init is None:
+        return None
+    p = Path(init)
+    if p.is_dir():
+        return str(p / "checkpoint") if (p / "checkpoint" / "config.json").exists() else str(p)
+    if "/" not in init:  # a stage name
+        run = latest_run(init, runs_root)
+        if run is None:
+            raise FileNotFoundError(f"--init {init}: no finished run of stage {init} in {stage_dir(init, runs_root)}; "
+                                    f"train it first (tinyrs train {init}) or pass a checkpoint folder")
+        return str(run / "checkpoint")
+    return init  # a hub id such as Qwen/Qwen2-VL-2B-Instruct
+
+
+def write_run_record(run: Path, stage: str, recipe: dict, inputs: dict[str, str], init: str | None,
+                     seed: int, extra: dict | None = None) -> dict:
+    record = {
+        "stage": stage, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": sys.argv,
+        "seed": seed, "recipe": recipe, "git_commit": git_commit(), "python": platform.python_version(),
+        "packages": package_versions(), "host": platform.node(),
+        "inputs": {name: {"path": str(p), "sha256": fingerprint(p)} for name, p in inputs.items()},
+        "init": {"path": init, "sha256": fingerprint(init) if init else None},
+        **(extra or {}),
+    }
+    (run / "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    return record
+
+
+def mark_complete(run: Path, summary: dict) -> None:
+    """Record the end of a run, drop the trainer's intermediate checkpoints (they only serve --resume),
+    and point runs/<stage>/latest at it."""
+    for ckpt in (run / "trainer").glob("checkpoint-*"):
+        shutil.rmtree(ckpt, ignore_errors=True)
+    (run / "complete.json").write_text(json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **summary},
+                                                  indent=2, default=str) + "\n")
+    latest = run.parent / "latest"
+    tmp = run.parent / f".latest.{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(run.name)
+    os.replace(tmp, latest)

@@ -1,0 +1,283 @@
+"""One entry point for every training stage: `run_stage("S", config="toy")`.
+
+- base: the toy generalist (generic shapes domain, tokenizer trained here), SFTTrainer;
+- P, S, C: supervised stages on TRL's SFTTrainer, loss on the answer only;
+- R: GRPO on TRL's GRPOTrainer with the paper's rewards.
+
+Full fine-tuning (vision tower included) by default; the recipe can freeze the vision tower, the
+merger or the language model, train LoRA adapters (peft; merged into the saved checkpoint), set a
+separate vision learning rate, or reproduce the released optimizer (one lr, constant after warm-up).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+
+from .. import paths
+from ..config import ConfigError, load_config
+from ..data.balance import balance
+from ..data.build import image_root_of
+from ..data.vhm import read_jsonl, read_training_file
+from ..model import load_model, load_processor, save_checkpoint
+from .callbacks import JsonlMetrics
+from .recipes import load_recipe, trainer_config
+from .runs import fingerprint, latest_run, mark_complete, new_run_dir, resolve_init, write_run_record
+
+VISION_TOWER = "model.visual."
+MERGER = "model.visual.merger."
+
+
+# --- modules: freezing, learning rates, LoRA --------------------------------------------------------
+
+def module_of(name: str) -> str:
+    if name.startswith(MERGER):
+        return "merger"
+    if name.startswith(VISION_TOWER):
+        return "vision_tower"
+    return "language_model"
+
+
+def apply_freeze(model, freeze: dict | None) -> dict[str, int]:
+    """Freeze whole modules; returns trainable parameter counts per module."""
+    freeze = freeze or {}
+    unknown = set(freeze) - {"vision_tower", "merger", "language_model"}
+    if unknown:
+        raise ConfigError(f"freeze: unknown module(s) {sorted(unknown)}; use vision_tower, merger, language_model")
+    counts = {"vision_tower": 0, "merger": 0, "language_model": 0}
+    for name, p in model.named_parameters():
+        m = module_of(name)
+        p.requires_grad_(not freeze.get(m, False))
+        counts[m] += p.numel() if p.requires_grad else 0
+    if not any(counts.values()):
+        raise ConfigError("freeze: every module is frozen, nothing would train")
+    return counts
+
+
+def lora_config(spec: dict | None):
+    if not spec:
+        return None
+    from peft import LoraConfig
+
+    return LoraConfig(r=int(spec.get("r", 16)), lora_alpha=int(spec.get("alpha", 32)),
+                      lora_dropout=float(spec.get("dropout", 0.05)),
+                      target_modules=spec.get("target_modules", ["q_proj", "k_proj", "v_proj", "o_proj"]),
+                      task_type="CAUSAL_LM")
+
+
+class ModuleLearningRates:
+    """Trainer mixin: the vision tower gets `vision_lr` (the paper's intended 2e-6 beside 1e-5)."""
+
+    vision_lr: float | None = None
+
+    def create_optimizer(self, *args, **kwargs):
+        if self.vision_lr is None or self.optimizer is not None:
+            return super().create_optimizer(*args, **kwargs)
+        decay = set(self.get_decay_parameter_names(self.model))
+        groups: dict[tuple[float, float], list] = {}
+        for name, p in self.model.named_parameters():
+            if not p.requires_grad:
+                continue
+            lr = self.vision_lr if module_of(name.removeprefix("base_model.model.")) == "vision_tower" else \
+                self.args.learning_rate
+            groups.setdefault((lr, self.args.weight_decay if name in decay else 0.0), []).append(p)
+        opt_cls, opt_kwargs = self.get_optimizer_cls_and_kwargs(self.args, self.model)
+        opt_kwargs.pop("lr", None)
+        self.optimizer = opt_cls([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()],
+                                 **opt_kwargs)
+        return self.optimizer
+
+
+def _trainer_class(kind: str):
+    from trl import GRPOTrainer, SFTTrainer
+
+    base = GRPOTrainer if kind == "grpo" else SFTTrainer
+    return type(f"TinyRS{base.__name__}", (ModuleLearningRates, base), {})
+
+
+# --- run folders that all processes of a distributed job agree on ------------------------------------
+
+def _is_main() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def _shared_run_dir(stage: str, runs_root, resume: bool) -> Path:
+    """Rank 0 picks (or creates) the run folder and broadcasts it to the other ranks."""
+    run = None
+    if _is_main():
+        run = latest_run(stage, runs_root, complete=False) if resume else None
+        if resume and run is None:
+            raise FileNotFoundError(f"--resume: no unfinished run of stage {stage} in "
+                                    f"{Path(runs_root or paths.runs_dir()) / stage}")
+        run = run or new_run_dir(stage, runs_root)
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        import torch.distributed as dist
+
+        if not dist.is_initialized():  # accelerate / the Trainer reuse this process group
+            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        shared = [str(run) if run else None]
+        dist.broadcast_object_list(shared, src=0)
+        run = Path(shared[0])
+    return run
+
+
+# --- data --------------------------------------------------------------------------------------------
+
+def stage_data(recipe: dict, progress: bool):
+    """(entries, data folder, image root, qa metadata or None) of a recipe's training file."""
+    data_dir = Path(recipe.get("data_dir") or paths.data_dir(recipe.get("profile", "toy")))
+    path = data_dir / recipe["train_file"]
+    if not path.exists():
+        hint = " (run `tinyrs think` to make it)" if "think" in path.name else " (run `tinyrs data build`)"
+        raise FileNotFoundError(f"training file {path} is missing{hint}")
+    image_root = image_root_of(data_dir)
+    entries, _ = read_training_file(path, image_root, check_images="exists", progress=progress)
+    if recipe.get("balance"):
+        b = recipe["balance"]
+        entries, _ = balance(entries, cap=float(b.get("cap", 5.0)), target=b.get("target", "max"),
+                             seed=int(recipe.get("seed", 0)))
+    meta_path = data_dir / "qa_meta.jsonl"
+    meta = {r["id"]: r for r in read_jsonl(meta_path)} if meta_path.exists() else None
+    return entries, data_dir, image_root, meta
+
+
+def code_fingerprint() -> str:
+    """A hash of the package's source: a run is only reused by the same code."""
+    h = hashlib.sha256()
+    for f in sorted(paths.PACKAGE_DIR.rglob("*.py")):
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def cache_key(recipe: dict, inputs: dict[str, str], init: str | None) -> str:
+    """Identifies a run by what determines it: recipe, input data, starting checkpoint and code."""
+    blob = json.dumps({"recipe": {k: v for k, v in recipe.items() if not k.startswith("_")},
+                       "inputs": {k: fingerprint(v) for k, v in inputs.items()},
+                       "init": fingerprint(init) if init else None, "code": code_fingerprint()},
+                      sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def find_cached(stage: str, key: str, runs_root) -> Path | None:
+    root = Path(runs_root or paths.runs_dir()) / stage
+    for run in sorted(root.glob("*-*"), reverse=True):
+        try:
+            if (run / "complete.json").exists() and json.loads((run / "run.json").read_text()).get("cache_key") == key:
+                return run
+        except (OSError, json.JSONDecodeError):
+            continue
+    return None
+
+
+# --- running -----------------------------------------------------------------------------------------
+
+def run_stage(stage: str, config: str = "toy", init: str | None = None, overrides: list[str] | None = None,
+              resume: bool = False, runs_root: str | Path | None = None, reuse: bool = True,
+              progress: bool | None = None) -> Path:
+    """Train one stage; returns its run folder (runs/<stage>/<run-id>). With `reuse`, a finished run with
+    the same recipe, data and starting checkpoint is returned instead of training again."""
+    progress = sys.stderr.isatty() if progress is None else progress
+    if not progress:  # checkpoint writes and dataset maps would otherwise print bars
+        import datasets
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        datasets.disable_progress_bars()
+    recipe = load_recipe(stage, config, overrides)
+    if init is not None:
+        recipe["init"] = init
+    if recipe["kind"] == "base":
+        from .base import run_base
+
+        return run_base(recipe, runs_root=runs_root, resume=resume, reuse=reuse, progress=progress)
+    entries, data_dir, image_root, meta = stage_data(recipe, progress)
+    init_path = resolve_init(recipe.get("init"), runs_root)
+    inputs = {"train_file": str(data_dir / recipe["train_file"])}
+    key = cache_key(recipe, inputs, init_path)
+    if reuse and not resume and (cached := find_cached(stage, key, runs_root)):
+        print(f"stage {stage}: reusing finished run {cached} (same recipe, data and starting checkpoint)")
+        return cached
+    run = _shared_run_dir(stage, runs_root, resume)
+    seed = int(recipe.get("seed", 0))
+    fields = dict(recipe.get("trainer") or {})
+    if recipe.get("released_optimizer"):
+        fields["lr_scheduler_type"] = "constant_with_warmup"  # what the DeepSpeed optimizer block did
+    args = trainer_config(recipe["kind"], run / "trainer", fields, seed=seed, disable_tqdm=not progress)
+    if _is_main():
+        write_run_record(run, stage, recipe, inputs, init_path, seed,
+                         {"cache_key": key, "train_entries": len(entries), "data_dir": str(data_dir)})
+    t0 = time.time()
+    img = recipe.get("image") or {}
+    processor = load_processor(init_path, img.get("min_pixels"), img.get("max_pixels"))
+    model = load_model(init_path, dtype="bfloat16" if args.bf16 else "float32")
+    trainable = apply_freeze(model, recipe.get("freeze"))
+    trainer = build_trainer(recipe, model, processor, args, entries, image_root, meta, data_dir, run)
+    with warnings.catch_warnings():  # deprecation notices between TRL and transformers, not the user's concern
+        warnings.simplefilter("ignore", FutureWarning)
+        trainer.train(resume_from_checkpoint=bool(resume and any((run / "trainer").glob("checkpoint-*"))))
+    final = trainer.model
+    if recipe.get("lora"):
+        final = final.merge_and_unload()
+    if trainer.accelerator.is_main_process:
+        save_checkpoint(final, processor, run / "checkpoint")
+        logs = [r for r in trainer.state.log_history if "train_runtime" not in r]
+        mark_complete(run, {"steps": trainer.state.global_step, "seconds": round(time.time() - t0, 1),
+                            "trainable_parameters": trainable, "last_log": logs[-1] if logs else {},
+                            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)})
+    return run
+
+
+def build_trainer(recipe: dict, model, processor, args, entries, image_root, meta, data_dir: Path, run: Path):
+    from transformers import PrinterCallback
+
+    from ..data.hf import to_grpo_dataset, to_sft_dataset
+
+    kind = recipe["kind"]
+    cls = _trainer_class(kind)
+    cls.vision_lr = None if recipe.get("released_optimizer") else recipe.get("vision_lr")
+    callbacks = [JsonlMetrics(run / "metrics.jsonl")]
+    common = dict(model=model, args=args, processing_class=processor, callbacks=callbacks,
+                  peft_config=lora_config(recipe.get("lora")))
+    if kind == "grpo":
+        from ..prompts import THINK_INSTRUCTION
+        from ..rewards import make_rewards
+
+        judge = stage_judge(recipe, data_dir, run)
+        rewards = make_rewards(recipe.get("rewards", ["format", "accuracy"]), variant=recipe.get("reward_variant", "continuous"),
+                               grounding=recipe.get("grounding_reward", "intended"), judge=judge)
+        dataset = to_grpo_dataset(entries, image_root, THINK_INSTRUCTION, recipe.get("system_prompt"), meta)
+        trainer = cls(reward_funcs=rewards, train_dataset=dataset, **common)
+    else:
+        from ..prompts import THINK_INSTRUCTION
+
+        dataset = to_sft_dataset(entries, image_root, recipe.get("system_prompt"), THINK_INSTRUCTION,
+                                 float(recipe.get("think_instruction_fraction") or 0.0), int(recipe.get("seed", 0)))
+        trainer = cls(train_dataset=dataset, **common)
+    if args.disable_tqdm:  # a quiet run logs to metrics.jsonl, not to stdout
+        trainer.remove_callback(PrinterCallback)
+    return trainer
+
+
+def stage_judge(recipe: dict, data_dir: Path, run: Path):
+    """The judge of open-ended answers for stage R, from the profile's LLM config."""
+    from ..config import load_prices
+    from ..llm import make_judge
+
+    section = recipe.get("judge", "judge")
+    cfg = load_config(recipe.get("profile", "toy"), "llm")
+    if section not in cfg:
+        raise ConfigError(f"judge: the {recipe.get('profile')} LLM config has no section {section!r}")
+    return make_judge(cfg[section], build_dir=data_dir, cache_dir=run / "judge_cache", prices=load_prices())
+
+
+def load_metrics(run: str | Path) -> list[dict]:
+    """metrics.jsonl of a run (TRL's logs, one record per logging step)."""
+    p = Path(run) / "metrics.jsonl"
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.exists() else []
