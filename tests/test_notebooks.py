@@ -95,6 +95,20 @@ def test_03_to_07_training_notebooks(toy_build, tmp_path):
     nb = run("07_stage_R_grpo.ipynb", tmp_path, probe_prompts=4, grounding_limit=4,
              **{**common, "overrides": common["overrides"] + ["max_completion_length=16"]})
     assert "start of R" in outputs_text(nb) and "after R" in outputs_text(nb)
+    nb = run("08_evaluation.ipynb", tmp_path, data_dir=common["data_dir"], runs_root=common["runs_root"],
+             figures_dir=common["figures_dir"], results_dir=str(tmp_path / "eval"), limit=2, max_new_tokens=8)
+    text = outputs_text(nb)
+    assert "base strict" in text and "R compat" in text and "avg CLS" in text
     for stem in ["03_stage_P_curves", "04_stage_S_curves", "04_stage_S_effect", "05_stage_C_curves",
-                 "06_reward_variants", "06_released_grounding", "07_stage_R_curves"]:
+                 "06_reward_variants", "06_released_grounding", "07_stage_R_curves", "08_scores_by_mode",
+                 "08_grounding_predictions"]:
         assert {p.suffix for p in (tmp_path / "fig").glob(stem + ".*")} == {".png", ".pdf", ".csv"}, stem
+
+
+def test_08_evaluation_with_an_untrained_stand_in(toy_build, tmp_path):
+    nb = run("08_evaluation.ipynb", tmp_path, data_dir=str(toy_build), runs_root=str(tmp_path / "no_runs"),
+             figures_dir=str(tmp_path / "fig"), results_dir=str(tmp_path / "eval"), benchmarks=["AID", "DIOR-RSVG"],
+             limit=2, max_new_tokens=6)
+    text = outputs_text(nb)
+    assert "untrained tiny stand-in" in text and "untrained strict" in text
+    assert (tmp_path / "eval" / "untrained" / "predictions" / "cls_AID.jsonl").exists()

@@ -179,3 +179,16 @@ def test_two_process_ddp_on_cpu(train_env):
         assert len(done) == 1 and (done[0] / "checkpoint" / "model.safetensors").exists()
         assert len(list((runs / name).glob("*-*"))) == 1  # the two ranks shared one run folder
         assert json.loads((done[0] / "complete.json").read_text())["steps"] == 2
+
+
+def test_resume_skips_a_checkpoint_whose_save_was_interrupted(tmp_path):
+    from tinyrs.train.stage import last_complete_checkpoint
+
+    for step, complete in ((3, True), (6, True), (9, False)):
+        d = tmp_path / f"checkpoint-{step}"
+        d.mkdir()
+        if complete:
+            (d / "trainer_state.json").write_text("{}")
+    assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-6")
+    assert not (tmp_path / "checkpoint-9").exists()
+    assert last_complete_checkpoint(tmp_path / "none") is None

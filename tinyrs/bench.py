@@ -72,3 +72,35 @@ def rollout_throughput(checkpoint: str | Path, build_dir: str | Path, n_prompts:
             "batched_tokens_per_s": round(bat_tokens / t_bat, 1),
             "speedup_group": round(t_seq / t_grp, 2), "speedup": round(t_seq / t_bat, 2),
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+def eval_throughput(checkpoint: str | Path, data_root: str | Path, benchmark: str = "AID", n: int = 48,
+                    batch_size: int = 16, max_new_tokens: int = 16) -> dict:
+    """Samples per second of the evaluation engine (batched, left padding, KV cache, greedy) against a
+    one-sample-at-a-time `generate` loop, on the same questions, and whether both give the same answers."""
+    from .data.images import load_rgb
+    from .data.vhm import human_text, read_eval_file, resolve_eval_image
+    from .evaluation.benchmarks import BY_NAME, user_prompt
+    from .evaluation.generate import generate
+    from .model import load_model, load_processor
+
+    bench = BY_NAME[benchmark]
+    path = Path(data_root) / bench.file
+    entries, _ = read_eval_file(path, check_images="exists", progress=False)
+    entries = entries[:n]
+    prompts = [user_prompt(human_text(e), bench.tag) for e in entries]
+    images = [[load_rgb(resolve_eval_image(e, path))] for e in entries]
+    model, processor = load_model(checkpoint), load_processor(checkpoint)
+    kw = dict(max_new_tokens=max_new_tokens, progress=False)
+    generate(model, processor, prompts[:2], images[:2], batch_size=2, **kw)  # warm-up
+    t0 = time.perf_counter()
+    single = [generate(model, processor, [p], [im], batch_size=1, **kw)[0] for p, im in zip(prompts, images)]
+    t_single = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    batched = generate(model, processor, prompts, images, batch_size=batch_size, **kw)
+    t_batched = time.perf_counter() - t0
+    same = sum(a == b for a, b in zip(single, batched))
+    return {"benchmark": bench.name, "samples": len(entries), "batch_size": batch_size, "max_new_tokens": max_new_tokens,
+            "threads": torch.get_num_threads(), "one_at_a_time_samples_per_s": round(len(entries) / t_single, 2),
+            "batched_samples_per_s": round(len(entries) / t_batched, 2), "speedup": round(t_single / t_batched, 2),
+            "identical_predictions": same, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}

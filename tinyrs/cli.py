@@ -53,6 +53,16 @@ def cmd_data_validate(args):
         print(f"  first {kind}: {msg}")
 
 
+def cmd_data_rsvqa(args):
+    from .evaluation.rsvqa import convert_rsvqa
+
+    r = convert_rsvqa(args.records, args.images, args.out, args.resolution, args.limit_per_type)
+    for name, n in r["written"].items():
+        print(f"wrote {Path(args.out) / name}: {n} questions")
+    if r["skipped_types"]:
+        print(f"not in Table I, skipped: {r['skipped_types']}")
+
+
 # --- model --------------------------------------------------------------------------------------
 
 def cmd_model_toy(args):
@@ -112,6 +122,46 @@ def cmd_think(args):
         print("  rejections:", ", ".join(f"{k} {v}" for k, v in sorted(report["rejections"].items())))
     if "usage" in report:
         print("  " + teacher.client.usage_line())
+
+
+def _modes(mode: str) -> tuple[str, ...]:
+    return ("strict", "compat") if mode == "both" else (mode,)
+
+
+def cmd_eval(args):
+    from .evaluation.harness import evaluate, scores_table
+    from .paths import data_dir
+    from .report.tables import text_table
+    from .train.runs import resolve_init
+
+    out = Path(args.out)
+    r = evaluate(resolve_init(args.model), args.data_root or data_dir("toy") / "eval", out, args.benchmarks,
+                 _modes(args.mode), think=args.think, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
+                 limit=args.limit, progress=_progress(args))
+    print(text_table(scores_table(r)))
+    print(f"predictions in {out / 'predictions'}, scores in {out / 'scores.json'} ({r['seconds']} s)")
+
+
+def cmd_rescore(args):
+    from .evaluation.harness import rescore, scores_table
+    from .report.tables import text_table
+
+    r = rescore(args.predictions, _modes(args.mode))
+    print(text_table(scores_table(r)))
+    if args.out:
+        Path(args.out).write_text(json.dumps(r, indent=1))
+
+
+def cmd_bench_eval(args):
+    from .bench import eval_throughput
+    from .paths import data_dir
+    from .train.runs import resolve_init
+
+    r = eval_throughput(resolve_init(args.checkpoint), args.data_root or data_dir("toy") / "eval", args.benchmark,
+                        n=args.samples, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+    print(json.dumps(r, indent=2))
+    print(f"one sample at a time: {r['one_at_a_time_samples_per_s']} samples/s; batched: {r['batched_samples_per_s']} "
+          f"({r['speedup']}x); identical predictions {r['identical_predictions']}/{r['samples']}")
 
 
 def cmd_bench_rollout(args):
@@ -176,6 +226,15 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--check-images", choices=["decode", "exists", "none"], default="decode")
     v.add_argument("--no-progress", action="store_true")
     v.set_defaults(func=cmd_data_validate)
+    rq = dsub.add_parser("rsvqa", help="RSVQA question records -> the Table I evaluation files",
+                         description="Convert RSVQA's own question records (question, answer, image, type) into "
+                         "RSVQA_<LR|HR>-<comp|presence|rural_urban>_RSVQA.json evaluation files.")
+    rq.add_argument("--records", required=True, help="RSVQA records, e.g. Annotations_LR/test_qa.json")
+    rq.add_argument("--images", required=True, help="folder of the RSVQA images (referenced, not copied)")
+    rq.add_argument("--out", required=True, help="data root for tinyrs eval")
+    rq.add_argument("--resolution", choices=["LR", "HR"], default="LR")
+    rq.add_argument("--limit-per-type", type=int, help="at most this many questions per file")
+    rq.set_defaults(func=cmd_data_rsvqa)
 
     model = sub.add_parser("model", help="build or inspect checkpoints", description="Model factory.")
     msub = model.add_subparsers(dest="model_command", metavar="<model command>")
@@ -237,7 +296,32 @@ def build_parser() -> argparse.ArgumentParser:
         "Also `python -m tinyrs.train`, e.g. under accelerate launch or torchrun."))
     tr.set_defaults(func=cmd_train)
 
-    bench = sub.add_parser("bench", help="benchmarks: rollout throughput", description="Measurements.")
+    ev = sub.add_parser("eval", help="evaluate a model on the benchmarks of Table I (resumable)",
+                        description="Greedy, batched answers to the Table I benchmarks, prompted as the released harness "
+                        "prompts (task tag, image first), saved to OUT/predictions/<stem>.jsonl as they come (an "
+                        "interrupted run resumes), scored in strict and compat modes into OUT/scores.json.")
+    ev.add_argument("--model", required=True, help="a checkpoint folder, a stage name (its latest run) or a hub id")
+    ev.add_argument("--benchmarks", nargs="+", default=["all"],
+                    help="all, cls, vqa, vg, lhrs, or Table I names (AID, HR-Compare, DIOR-RSVG, ...)")
+    ev.add_argument("--data-root", help="folder of the evaluation files (default: data/toy/eval)")
+    ev.add_argument("--mode", choices=["strict", "compat", "both"], default="both")
+    ev.add_argument("--out", required=True)
+    ev.add_argument("--think", nargs="?", const="system", choices=["system", "instruction"],
+                    help="a reasoning model: the reasoning system prompt (default, the released harness) or "
+                    "'instruction': the GRPO think instruction after the question (as the toy chain was trained)")
+    ev.add_argument("--max-new-tokens", type=int, default=1024, help="1024 in the paper")
+    ev.add_argument("--batch-size", type=int, default=16)
+    ev.add_argument("--limit", type=int, help="at most this many questions per benchmark")
+    ev.add_argument("--no-progress", action="store_true")
+    ev.set_defaults(func=cmd_eval)
+    rs = sub.add_parser("rescore", help="score saved predictions again, without the model",
+                        description="Re-score OUT/predictions/*.jsonl of a tinyrs eval run in strict and/or compat mode.")
+    rs.add_argument("--predictions", required=True, help="the --out folder of tinyrs eval, or its predictions/")
+    rs.add_argument("--mode", choices=["strict", "compat", "both"], default="both")
+    rs.add_argument("--out", help="also write the scores JSON here")
+    rs.set_defaults(func=cmd_rescore)
+
+    bench = sub.add_parser("bench", help="benchmarks: rollout and evaluation throughput", description="Measurements.")
     bsub = bench.add_subparsers(dest="bench_command", metavar="<bench command>")
     bro = bsub.add_parser("rollout", help="GRPO rollouts one at a time (released) vs batched (TRL)",
                           description="Generate the same completions the released trainer's way (a group's completions "
@@ -248,6 +332,16 @@ def build_parser() -> argparse.ArgumentParser:
     bro.add_argument("--generations", type=int, default=4)
     bro.add_argument("--new-tokens", type=int, default=64)
     bro.set_defaults(func=cmd_bench_rollout)
+    bev = bsub.add_parser("eval", help="evaluation engine (batched) vs one sample at a time",
+                          description="Answer the same benchmark questions one at a time and batched; report samples "
+                          "per second, the speed-up and whether the answers are identical.")
+    bev.add_argument("--checkpoint", default="S", help="a checkpoint folder or a stage name (default: S)")
+    bev.add_argument("--data-root", help="evaluation files (default: data/toy/eval)")
+    bev.add_argument("--benchmark", default="AID", help="a Table I name (default: AID)")
+    bev.add_argument("--samples", type=int, default=48)
+    bev.add_argument("--batch-size", type=int, default=16)
+    bev.add_argument("--max-new-tokens", type=int, default=16)
+    bev.set_defaults(func=cmd_bench_eval)
 
     rp = sub.add_parser("reproduce", help="execute the notebooks in order with papermill",
                         description="Execute the numbered notebooks with papermill (parameters injected, executed "

@@ -58,3 +58,8 @@ def cot_teacher_text(question: str, answer: str) -> str:
 
 def judge_text(question: str, answer: str) -> str:
     return JUDGE_USER.format(question=question, answer=answer)
+
+
+# The system prompt thinking models (C, R) get at evaluation: it asks for the two tags, in the words of
+# THINK_INSTRUCTION so a toy model meets text it was trained on.
+REASONING_SYSTEM = f"You are a remote-sensing assistant. {THINK_INSTRUCTION}"

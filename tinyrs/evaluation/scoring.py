@@ -1,7 +1,29 @@
-"""Scoring predictions. `strict`: normalised exact match; every sample counts."""
+"""Scoring predictions in two modes, reported side by side.
+
+- `compat`: the released harness's rules exactly. Answer: the text after `</reasoning>`, inside
+  `<answer>` if present; all spaces removed; cut at the first `.`, then at the first `,`; lower-cased;
+  correct when it is a SUBSTRING of the truth (so an empty prediction is correct, and "residential"
+  counts for "dense residential"). Grounding: Acc@0.5 with unparsable predictions dropped from the
+  denominator.
+- `strict`: empty or unparsable answers are wrong; normalised answers must match exactly (lower case,
+  white space collapsed, a trailing full stop dropped, plus the explicit `SYNONYMS` map); every sample
+  stays in the denominator.
+
+Grounding truth is in pixels, predictions in 0..1000, rescaled by the image's `size` = [h, w].
+Box sizes for the small / medium / large split follow the truth box's pixel area (< 32^2, < 96^2, else).
+"""
 from __future__ import annotations
 
 import re
+from collections import defaultdict
+
+MODES = ("strict", "compat")
+SMALL, MEDIUM = 32 ** 2, 96 ** 2
+
+# Answers that strict scoring accepts for a truth beyond exact equality. Empty on purpose: the toy
+# benchmarks ask in the vocabulary of their own answers. Add pairs here (truth -> accepted answers),
+# never in the scorer, so every accepted synonym is visible in one place.
+SYNONYMS: dict[str, set[str]] = {}
 
 
 def extract_answer(prediction: str) -> str:
@@ -13,24 +35,113 @@ def extract_answer(prediction: str) -> str:
     return (m.group(1) if m else text).strip()
 
 
+# --- closed answers -----------------------------------------------------------------------------------
+
 def normalize(text: str) -> str:
     """Lower-case, collapse white space, drop a trailing full stop."""
     return re.sub(r"\s+", " ", (text or "").strip().lower()).rstrip(".").strip()
 
 
-def strict_match(prediction: str, truth: str) -> bool:
-    """Exact match of normalised answers; an empty answer is wrong."""
-    pred = normalize(extract_answer(prediction))
-    return bool(pred) and pred == normalize(truth)
+def strict_match(prediction: str, truth: str, synonyms: dict[str, set[str]] | None = None) -> bool:
+    """Exact match of normalised answers (or an accepted synonym); an empty answer is wrong."""
+    pred, true = normalize(extract_answer(prediction)), normalize(truth)
+    accepted = {true} | {normalize(s) for s in (SYNONYMS if synonyms is None else synonyms).get(true, ())}
+    return bool(pred) and pred in accepted
 
 
-def grounding_iou(prediction: str, truth: str, size_hw) -> float | None:
-    """IoU of a predicted `[[x1, y1, x2, y2]]` (0..1000) with a pixel truth box in an image of
-    size [h, w]; None when the prediction has no box."""
-    from ..boxes import iou, parse_box, parse_pixel_box, to_pixels
+def compat_answer(prediction: str) -> str:
+    """The released harness's reading of an answer: no spaces, cut at '.' then ',', lower-cased."""
+    text = re.sub(r"\s+", "", extract_answer(prediction))
+    return text.split(".", 1)[0].split(",", 1)[0].lower()
+
+
+def compat_match(prediction: str, truth: str) -> bool:
+    """The released rule: correct when the prediction is a substring of the truth (spaces removed)."""
+    return compat_answer(prediction) in re.sub(r"\s+", "", str(truth)).lower()
+
+
+# --- grounding ------------------------------------------------------------------------------------------
+
+def predicted_pixel_box(prediction: str, size_hw) -> list[float] | None:
+    """The predicted `[[x1, y1, x2, y2]]` (0..1000) in pixels of an image of size [h, w]; None if absent."""
+    from ..boxes import parse_box, to_pixels
 
     box = parse_box(extract_answer(prediction))
     if box is None:
         return None
     h, w = size_hw
-    return iou(to_pixels(box, w, h), parse_pixel_box(truth))
+    return to_pixels(box, w, h)
+
+
+def grounding_iou(prediction: str, truth: str, size_hw) -> float | None:
+    """IoU of a predicted box (0..1000) with a pixel truth box; None when the prediction has no box."""
+    from ..boxes import iou, parse_pixel_box
+
+    pred = predicted_pixel_box(prediction, size_hw)
+    return None if pred is None else iou(pred, parse_pixel_box(truth))
+
+
+def size_bucket(truth: str) -> str:
+    from ..boxes import parse_pixel_box
+
+    x1, y1, x2, y2 = parse_pixel_box(truth)
+    area = max(0, x2 - x1) * max(0, y2 - y1)
+    return "small" if area < SMALL else "medium" if area < MEDIUM else "large"
+
+
+# --- one benchmark ----------------------------------------------------------------------------------------
+
+def _rate(hits: list[bool]) -> float | None:
+    return sum(hits) / len(hits) if hits else None
+
+
+def score_rows(rows: list[dict], metric: str, mode: str) -> dict:
+    """Score one benchmark's predictions. rows: {prediction, answer, [size], [type]}.
+
+    accuracy: {"score", "n" (samples), "counted" (in the denominator)} and, when rows carry a `type`
+    (LHRS-Bench), "by_type". acc@0.5: the same plus "by_size" and "mean_iou"."""
+    if mode not in MODES:
+        raise ValueError(f"unknown scoring mode {mode!r}; use one of {MODES}")
+    if metric == "acc@0.5":
+        return _score_grounding(rows, mode)
+    match = strict_match if mode == "strict" else compat_match
+    hits = [match(r["prediction"], r["answer"]) for r in rows]
+    out = {"score": _rate(hits), "n": len(rows), "counted": len(rows)}
+    if any(r.get("type") for r in rows):
+        by_type = defaultdict(list)
+        for r, h in zip(rows, hits):
+            for t in r.get("type") or ["?"]:
+                by_type[str(t)].append(h)
+        out["by_type"] = {t: _rate(v) for t, v in sorted(by_type.items(), key=lambda kv: (len(kv[0]), kv[0]))}
+    return out
+
+
+def _score_grounding(rows: list[dict], mode: str) -> dict:
+    hits, ious, buckets = [], [], defaultdict(list)
+    for r in rows:
+        if "size" not in r:
+            raise ValueError(f"grounding row for {r.get('image', '?')!r} has no image size [h, w]")
+        i = grounding_iou(r["prediction"], r["answer"], r["size"])
+        ious.append(i or 0.0)
+        if i is None and mode == "compat":
+            continue  # the released harness drops what it cannot parse
+        hit = (i or 0.0) >= 0.5
+        hits.append(hit)
+        buckets[size_bucket(r["answer"])].append(hit)
+    return {"score": _rate(hits), "n": len(rows), "counted": len(hits),
+            "unparsed": sum(grounding_iou(r["prediction"], r["answer"], r["size"]) is None for r in rows),
+            "mean_iou": sum(ious) / len(ious) if ious else None,
+            "by_size": {b: _rate(buckets[b]) for b in ("small", "medium", "large")}}
+
+
+def capability_averages(scores: dict[str, dict], benchmarks) -> dict[str, float]:
+    """Table I's capability averages (the mean of each group's benchmark scores) and their mean."""
+    groups = defaultdict(list)
+    for b in benchmarks:
+        s = scores.get(b.file, {}).get("score")
+        if s is not None:
+            groups[b.group].append(s)
+    out = {g: sum(v) / len(v) for g, v in groups.items()}
+    if out:
+        out["Avg."] = sum(out.values()) / len(out)
+    return out

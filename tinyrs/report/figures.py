@@ -29,8 +29,10 @@ def save_figure(fig, stem: str, rows: list[dict] | None = None, folder: str | Pa
 def draw_boxes(image, boxes, color=(255, 0, 255), width: int = 1):
     im = image.copy()
     d = ImageDraw.Draw(im)
-    for b in boxes:
-        d.rectangle([b[0], b[1], b[2] - 1, b[3] - 1], outline=color, width=width)
+    for b in boxes:  # a predicted box may come with its corners reversed
+        x1, x2 = sorted((b[0], b[2]))
+        y1, y2 = sorted((b[1], b[3]))
+        d.rectangle([x1, y1, max(x1, x2 - 1), max(y1, y2 - 1)], outline=color, width=width)
     return im
 
 
@@ -153,3 +155,55 @@ def plot_released_grounding(n: int = 300, seed: int = 0):
     ax.legend(fontsize=7, loc="center right")
     fig.tight_layout()
     return fig, rows
+
+
+def plot_grounding_predictions(rows: list[dict], data_root: str | Path, n: int = 8, cols: int = 4, scale: float = 2.0):
+    """Grounding answers drawn over their images: truth in green, prediction in magenta (none if unparsable).
+    rows: saved predictions of VG_DOIR_RSVG_test (with `size`); returns (figure, table rows)."""
+    from ..boxes import iou, parse_pixel_box
+    from ..data.vhm import resolve_eval_image
+    from ..evaluation.scoring import predicted_pixel_box
+
+    path = Path(data_root) / "VG_DOIR_RSVG_test.json"
+    rows = rows[:n]
+    nrows = max(1, -(-len(rows) // cols))
+    fig, axes = plt.subplots(nrows, cols, figsize=(cols * scale, nrows * (scale + 0.5)), squeeze=False)
+    table = []
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, r in zip(axes.flat, rows):
+        truth = parse_pixel_box(r["answer"])
+        pred = predicted_pixel_box(r["prediction"], r["size"])
+        im = draw_boxes(load_rgb(resolve_eval_image({"image": r["image"]}, path)), [truth], (40, 220, 60), 2)
+        if pred is not None:
+            im = draw_boxes(im, [pred], (255, 0, 255), 2)
+        score = iou(pred, truth) if pred is not None else None
+        ax.imshow(im)
+        q = r["question"].replace("<image>", "").strip()
+        ax.set_title(f"{q[:34]}\n" + (f"IoU {score:.2f}" if score is not None else "no box"), fontsize=7)
+        table.append({"image": r["image"], "question": r["question"], "truth": r["answer"],
+                      "prediction": r["prediction"], "iou": score})
+    fig.suptitle("Grounding: truth (green) and prediction (magenta)", fontsize=9)
+    fig.tight_layout()
+    return fig, table
+
+
+def plot_scores_by_mode(results: dict[str, dict]):
+    """Capability averages per model, strict (solid) beside compat (hatched). results: model -> scores.json."""
+    models = list(results)
+    groups = [g for g in next(iter(results.values()))["averages"]["strict"]]
+    fig, ax = plt.subplots(figsize=(1.2 + 1.4 * len(groups), 3.2))
+    width = 0.8 / (2 * len(models))
+    table = []
+    for k, m in enumerate(models):
+        for j, mode in enumerate(("strict", "compat")):
+            vals = [results[m]["averages"][mode].get(g) or 0.0 for g in groups]
+            pos = [i + (2 * k + j) * width for i in range(len(groups))]
+            ax.bar(pos, vals, width, color=f"C{k}", hatch="//" if mode == "compat" else None, alpha=0.6 if j else 1.0,
+                   label=f"{m} ({mode})")
+            table += [{"model": m, "mode": mode, "group": g, "score": v} for g, v in zip(groups, vals)]
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))], groups)
+    ax.set_ylabel("score")
+    ax.set_title("Table I capability averages: strict vs the released (compat) scoring", fontsize=9)
+    ax.legend(fontsize=6, ncol=2)
+    return fig, table

@@ -221,7 +221,7 @@ def run_stage(stage: str, config: str = "toy", init: str | None = None, override
     trainer = build_trainer(recipe, model, processor, args, entries, image_root, meta, data_dir, run)
     with warnings.catch_warnings():  # deprecation notices between TRL and transformers, not the user's concern
         warnings.simplefilter("ignore", FutureWarning)
-        trainer.train(resume_from_checkpoint=bool(resume and any((run / "trainer").glob("checkpoint-*"))))
+        trainer.train(resume_from_checkpoint=last_complete_checkpoint(run / "trainer") if resume else None)
     final = trainer.model
     if recipe.get("lora"):
         final = final.merge_and_unload()
@@ -232,6 +232,21 @@ def run_stage(stage: str, config: str = "toy", init: str | None = None, override
                             "trainable_parameters": trainable, "last_log": logs[-1] if logs else {},
                             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)})
     return run
+
+
+def last_complete_checkpoint(trainer_dir: Path) -> str | None:
+    """The newest Trainer checkpoint that was written to the end. A run killed while saving leaves a
+    folder without trainer_state.json; it is removed (on the main process) so resuming never reads it."""
+    import shutil
+
+    found = sorted((p for p in trainer_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]))
+    complete = [p for p in found if (p / "trainer_state.json").exists()]
+    for p in found:
+        if p not in complete and _is_main():
+            print(f"removing {p}: its save was interrupted")
+            shutil.rmtree(p, ignore_errors=True)
+    return str(complete[-1]) if complete else None
 
 
 def build_trainer(recipe: dict, model, processor, args, entries, image_root, meta, data_dir: Path, run: Path):

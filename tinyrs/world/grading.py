@@ -5,7 +5,8 @@ A documented stand-in for the paper's GPT-4.1-mini judge: it reads the scene of 
 claims. Like the LLM judge it returns a 0..10 grade divided by 10, or None when it cannot
 grade (the image is not part of the build).
 
-Grade = 10 x (0.3 scene class named + 0.3 share of present object kinds named
+Grade = 10 x (0.3 scene class named, and no other class described as the scene
+              + 0.3 share of present object kinds named
               + 0.2 share of stated counts that are right + 0.2 no invented objects).
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import re
 from pathlib import Path
 
 from ..data.vhm import read_jsonl
-from .language import NUMBER_WORDS
+from .language import NUMBER_WORDS, SCENE_PHRASES
 from .scene import Scene
 from .spec import OBJECTS, SCENE_CLASSES
 
@@ -74,6 +75,9 @@ def grade_answer(scene: Scene, answer: str) -> float:
         return 0.0
     tokens = re.findall(r"[a-z0-9]+", text)
     class_named = any(_mentions(text, w) or w in text for w in CLASS_WORDS[scene.scene_class])
+    # naming the wrong scene ("a dense forest" for farmland) loses the class credit, whatever else is said
+    wrong_scene = any(SCENE_PHRASES[c] in text for c in SCENE_CLASSES if c != scene.scene_class)
+    class_named = class_named and not wrong_scene
     present = scene.kinds_present()
     named = [k for k in present if _mentions(text, k)]
     recall = len(named) / len(present) if present else 1.0

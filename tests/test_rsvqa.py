@@ -1,0 +1,47 @@
+"""The RSVQA converter on the real RSVQA-LR question records in ../shared/fixtures/rsvqa_lr/."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tinyrs.data.vhm import read_eval_file, resolve_eval_image
+from tinyrs.evaluation.benchmarks import BY_FILE
+from tinyrs.evaluation.rsvqa import convert_rsvqa
+
+
+def test_real_rsvqa_lr_records_become_table_one_files(fixtures_dir, tmp_path):
+    records = fixtures_dir / "rsvqa_lr" / "test_qa_first300.json"
+    raw = json.loads(records.read_text())
+    report = convert_rsvqa(records, fixtures_dir / "real_images", tmp_path, "LR")
+    want = {t: sum(r["type"] == t for r in raw) for t in ("comp", "presence", "rural_urban")}
+    assert report["written"] == {f"RSVQA_LR-{t}_RSVQA.json": n for t, n in want.items()}
+    assert report["skipped_types"] == {"count": sum(r["type"] == "count" for r in raw)}
+    for name in report["written"]:
+        assert name in BY_FILE  # the names the registry (and the released harness) expects
+        entries, rep = read_eval_file(tmp_path / name, check_images="none", progress=False)
+        assert rep.valid == rep.total == len(entries) == report["written"][name]
+        e = entries[0]
+        src = next(r for r in raw if r["question_id"] == e["question_id"])
+        assert e["conversations"][0]["value"] == f"<image>\n{src['question']}"
+        assert e["conversations"][1]["value"] == src["answer"]
+        assert resolve_eval_image(e, tmp_path / name) == (fixtures_dir / "real_images" / src["image"]).resolve()
+
+
+def test_a_broken_record_names_file_and_entry(fixtures_dir, tmp_path):
+    raw = json.loads((fixtures_dir / "rsvqa_lr" / "test_qa_first300.json").read_text())[:5]
+    del raw[3]["answer"]
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(raw))
+    with pytest.raises(ValueError, match=r"bad.json: entry 3: missing answer"):
+        convert_rsvqa(bad, tmp_path, tmp_path / "out")
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_cli_converts_with_a_limit(fixtures_dir, tmp_path):
+    out = subprocess.run([sys.executable, "-m", "tinyrs.cli", "data", "rsvqa", "--records",
+                          str(fixtures_dir / "rsvqa_lr" / "test_qa_first300.json"), "--images",
+                          str(fixtures_dir / "real_images"), "--out", str(tmp_path), "--limit-per-type", "3"],
+                         capture_output=True, text=True, check=True).stdout
+    assert "RSVQA_LR-presence_RSVQA.json: 3 questions" in out and "skipped" in out
+    assert len(json.loads((tmp_path / "RSVQA_LR-comp_RSVQA.json").read_text())) == 3

@@ -1,0 +1,112 @@
+"""The two scoring modes against hand-written cases for every rule of the released harness (compat)
+and of the corrected protocol (strict)."""
+import pytest
+
+from tinyrs.evaluation.benchmarks import BENCHMARKS
+from tinyrs.evaluation.scoring import (capability_averages, compat_answer, compat_match, extract_answer,
+                                       grounding_iou, score_rows, size_bucket, strict_match)
+
+
+@pytest.mark.parametrize("prediction, answer", [
+    ("<reasoning>I see a forest.</reasoning><answer>forest</answer>", "forest"),
+    ("<reasoning>x</reasoning> forest", "forest"),         # after </reasoning>, no <answer>
+    ("<answer>forest</answer>", "forest"),                 # <answer> without reasoning
+    ("forest", "forest"),                                   # plain
+    ("<reasoning>x</reasoning><answer>forest", "forest"),  # unterminated answer
+])
+def test_answer_extraction(prediction, answer):
+    assert extract_answer(prediction) == answer
+
+
+def test_empty_prediction_is_right_in_compat_and_wrong_in_strict():
+    assert compat_match("", "dense residential")
+    assert compat_match("<reasoning>long thought</reasoning><answer></answer>", "yes")
+    assert not strict_match("", "dense residential")
+    assert not strict_match("<answer> </answer>", "yes")
+
+
+def test_substring_versus_exact():
+    assert compat_match("residential", "dense residential")   # the released substring rule
+    assert not strict_match("residential", "dense residential")
+    assert compat_match("Dense Residential", "dense residential")  # spaces removed on both sides
+    assert strict_match("Dense  residential.", "dense residential")  # case, white space, trailing stop
+    assert not compat_match("dense residential area", "dense residential")
+
+
+def test_compat_cuts_at_the_first_full_stop_then_comma():
+    assert compat_answer("Yes. There are two ships, both white.") == "yes"
+    assert compat_answer("forest, with a road") == "forest"
+    assert compat_answer("<reasoning>a. b, c</reasoning><answer>No, none.</answer>") == "no"
+    assert compat_match("Yes, there is one.", "yes")
+    assert not strict_match("Yes, there is one.", "yes")
+
+
+def test_strict_synonym_map_is_explicit():
+    assert not strict_match("parking", "parking lot")
+    assert strict_match("parking", "parking lot", synonyms={"parking lot": {"parking"}})
+
+
+def test_grounding_frames_and_non_square_images():
+    # a 200 x 100 (w x h) image: truth in pixels, prediction in 0..1000
+    size = [100, 200]
+    truth = "[20, 10, 60, 50]"
+    assert grounding_iou("[[100, 100, 300, 500]]", truth, size) == pytest.approx(1.0)
+    # the same numbers read as pixels would be wrong: the rescaling uses w for x and h for y
+    assert grounding_iou("[[100, 100, 300, 500]]", truth, [200, 100]) < 0.5
+    assert grounding_iou("<reasoning>r</reasoning><answer>[[100, 100, 300, 500]]</answer>", truth, size) == \
+        pytest.approx(1.0)
+    assert grounding_iou("no box here", truth, size) is None
+
+
+def test_iou_exactly_half_counts_as_a_hit():
+    size = [1000, 1000]  # pixels = 0..1000 units
+    truth = "[0, 0, 100, 100]"
+    pred = "[[0, 0, 100, 50]]"  # half the truth: IoU 0.5 exactly
+    assert grounding_iou(pred, truth, size) == pytest.approx(0.5)
+    rows = [{"prediction": pred, "answer": truth, "size": size}]
+    assert score_rows(rows, "acc@0.5", "strict")["score"] == 1.0
+
+
+def test_unparsable_boxes_leave_the_compat_denominator_only():
+    size = [100, 100]
+    rows = [{"prediction": "[[0, 0, 500, 500]]", "answer": "[0, 0, 50, 50]", "size": size},   # hit
+            {"prediction": "[[600, 600, 900, 900]]", "answer": "[0, 0, 50, 50]", "size": size},  # miss
+            {"prediction": "the top left", "answer": "[0, 0, 50, 50]", "size": size},          # unparsable
+            {"prediction": "", "answer": "[0, 0, 50, 50]", "size": size}]                      # empty
+    compat = score_rows(rows, "acc@0.5", "compat")
+    strict = score_rows(rows, "acc@0.5", "strict")
+    assert (compat["score"], compat["counted"], compat["unparsed"]) == (0.5, 2, 2)
+    assert (strict["score"], strict["counted"]) == (0.25, 4)
+    assert strict["mean_iou"] == pytest.approx(0.25)
+
+
+def test_box_size_buckets_use_the_truth_pixel_area():
+    assert size_bucket("[0, 0, 31, 31]") == "small"
+    assert size_bucket("[0, 0, 32, 32]") == "medium"
+    assert size_bucket("[10, 10, 105, 105]") == "medium"
+    assert size_bucket("[0, 0, 96, 96]") == "large"
+    rows = [{"prediction": "[[0, 0, 100, 100]]", "answer": "[0, 0, 10, 10]", "size": [100, 100]},
+            {"prediction": "[[0, 0, 1000, 1000]]", "answer": "[0, 0, 150, 150]", "size": [150, 150]}]
+    by_size = score_rows(rows, "acc@0.5", "strict")["by_size"]
+    assert by_size == {"small": 1.0, "medium": None, "large": 1.0}
+
+
+def test_lhrs_scores_per_question_type():
+    rows = [{"prediction": "A", "answer": "A", "type": ["1"]},
+            {"prediction": "B", "answer": "C", "type": ["1", "10"]},
+            {"prediction": "D", "answer": "D", "type": ["10"]}]
+    s = score_rows(rows, "accuracy", "strict")
+    assert s["score"] == pytest.approx(2 / 3)
+    assert s["by_type"] == {"1": 0.5, "10": 0.5}
+
+
+def test_capability_averages_follow_table_one_groups():
+    scores = {b.file: {"score": 1.0 if b.group == "CLS" else 0.0} for b in BENCHMARKS}
+    avg = capability_averages(scores, BENCHMARKS)
+    assert avg["CLS"] == 1.0 and avg["VQA"] == 0.0 and avg["Ground."] == 0.0 and avg["Gen. Know."] == 0.0
+    assert avg["Avg."] == pytest.approx(0.25)
+
+
+def test_unknown_mode_is_a_clear_error():
+    with pytest.raises(ValueError, match="scoring mode"):
+        score_rows([], "accuracy", "lenient")

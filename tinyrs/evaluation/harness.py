@@ -1,0 +1,168 @@
+"""`tinyrs eval` and `tinyrs rescore`: the Table I protocol over saved, resumable predictions.
+
+For each benchmark, predictions are appended to `<out>/predictions/<stem>.jsonl` one batch at a time
+(flushed and fsync'ed), so an interrupted evaluation started again generates only what is missing.
+Scores in both modes go to `<out>/scores.json`; `rescore` recomputes them from the predictions alone.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..data.images import load_rgb
+from ..data.vhm import answer_text, human_text, read_eval_file, read_jsonl, resolve_eval_image
+from .benchmarks import BENCHMARKS, BY_FILE, BY_NAME, user_prompt
+from .generate import generate
+from .scoring import MODES, capability_averages, score_rows
+
+GROUP_ALIASES = {"cls": "CLS", "vqa": "VQA", "vg": "Ground.", "lhrs": "Gen. Know."}
+
+
+def select_benchmarks(names: list[str]) -> list:
+    """`all`, a group (cls, vqa, vg, lhrs), a Table I name (AID, HR-Compare, ...) or a file name."""
+    chosen = []
+    for n in names or ["all"]:
+        if n == "all":
+            found = BENCHMARKS
+        elif n.lower() in GROUP_ALIASES:
+            found = [b for b in BENCHMARKS if b.group == GROUP_ALIASES[n.lower()]]
+        elif n in BY_NAME or n in BY_FILE:
+            found = [BY_NAME.get(n) or BY_FILE[n]]
+        else:
+            raise ValueError(f"unknown benchmark {n!r}: use all, {', '.join(GROUP_ALIASES)}, "
+                             f"or one of {', '.join(BY_NAME)}")
+        chosen += [b for b in found if b not in chosen]
+    return chosen
+
+
+def _drop_torn_tail(path: Path) -> None:
+    """A run killed mid-write leaves a partial last line: cut it so appended rows start on a line of their own."""
+    if path.exists():
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            path.write_bytes(data[:data.rfind(b"\n") + 1])
+
+
+def _prediction_rows(path: Path) -> dict[int, dict]:
+    """Finished predictions of one benchmark by entry index (a torn last line is ignored)."""
+    rows = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                r = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            rows[int(r["index"])] = r
+    return rows
+
+
+THINK_PROMPTS = ("system", "instruction")
+
+
+def predict_benchmark(model, processor, data_root: Path, bench, out: Path, limit: int | None, system: str | None,
+                      max_new_tokens: int, batch_size: int, progress: bool, suffix: str = "") -> list[dict]:
+    path = data_root / bench.file
+    entries, _ = read_eval_file(path, check_images="exists", progress=False)
+    entries = entries[:limit] if limit else entries
+    pred_path = out / "predictions" / f"{bench.stem}.jsonl"
+    pred_path.parent.mkdir(parents=True, exist_ok=True)
+    _drop_torn_tail(pred_path)
+    done = _prediction_rows(pred_path)
+    todo = [i for i in range(len(entries)) if i not in done]
+    chunk = batch_size * 4
+    with open(pred_path, "a") as f, tqdm(total=len(entries), initial=len(entries) - len(todo), desc=bench.name,
+                                         disable=not progress, mininterval=1.0) as bar:
+        for start in range(0, len(todo), chunk):
+            idx = todo[start:start + chunk]
+            prompts = [user_prompt(human_text(entries[i]) + suffix, bench.tag, system) for i in idx]
+            images = [[load_rgb(resolve_eval_image(entries[i], path))] for i in idx]
+            preds = generate(model, processor, prompts, images, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                             progress=False)
+            for i, p in zip(idx, preds):
+                e = entries[i]
+                row = {"index": i, "image": e["image"], "question": human_text(e), "answer": answer_text(e),
+                       "prediction": p}
+                for key in ("size", "type"):
+                    if key in e:
+                        row[key] = e[key]
+                f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                done[i] = row
+            f.flush()
+            os.fsync(f.fileno())
+            bar.update(len(idx))
+    return [done[i] for i in range(len(entries))]
+
+
+def score_predictions(rows_by_file: dict[str, list[dict]], modes=MODES) -> dict:
+    benches = [BY_FILE[f] for f in rows_by_file]
+    per = {f: {m: score_rows(rows, BY_FILE[f].metric, m) for m in modes} for f, rows in rows_by_file.items()}
+    averages = {m: capability_averages({f: s[m] for f, s in per.items()}, benches) for m in modes}
+    return {"benchmarks": per, "averages": averages}
+
+
+def evaluate(model_path: str | Path, data_root: str | Path, out: str | Path, benchmarks: list[str] | None = None,
+             modes=MODES, think: str | None = None, max_new_tokens: int = 1024, batch_size: int = 16,
+             limit: int | None = None, progress: bool = True) -> dict:
+    """Predictions and scores of one model on the chosen benchmarks; resumable.
+
+    think: None for a plain model; "system" (the released harness: a system prompt asks for the two
+    tags) or "instruction" (the GRPO think instruction after the question, as stage R prompts; the toy
+    chain never sees a system prompt in training, and a tiny model does not generalise to one)."""
+    from ..model import load_model, load_processor
+    from ..prompts import REASONING_SYSTEM, THINK_INSTRUCTION
+
+    if think not in (None, *THINK_PROMPTS):
+        raise ValueError(f"think must be None or one of {THINK_PROMPTS}, not {think!r}")
+
+    data_root, out = Path(data_root), Path(out)
+    chosen = select_benchmarks(benchmarks or ["all"])
+    missing = [b.file for b in chosen if not (data_root / b.file).exists()]
+    if missing:
+        raise FileNotFoundError(f"{data_root}: no {', '.join(missing)} (build them with tinyrs data build, "
+                                "or choose --benchmarks)")
+    model, processor = load_model(model_path), load_processor(model_path)
+    system = REASONING_SYSTEM if think == "system" else None
+    suffix = f"\n{THINK_INSTRUCTION}" if think == "instruction" else ""
+    t0 = time.time()
+    rows = {b.file: predict_benchmark(model, processor, data_root, b, out, limit, system, max_new_tokens,
+                                      batch_size, progress, suffix) for b in chosen}
+    result = {"model": str(model_path), "data_root": str(data_root), "think": think,
+              "max_new_tokens": max_new_tokens, "limit": limit, "seconds": round(time.time() - t0, 1),
+              **score_predictions(rows, modes)}
+    (out / "scores.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+def rescore(predictions_dir: str | Path, modes=MODES) -> dict:
+    """Scores from saved predictions (`<out>/predictions/*.jsonl` or that folder itself), no model needed."""
+    d = Path(predictions_dir)
+    d = d / "predictions" if (d / "predictions").is_dir() else d
+    by_stem = {b.stem: b.file for b in BENCHMARKS}
+    rows = {}
+    for p in sorted(d.glob("*.jsonl")):
+        if p.stem not in by_stem:
+            raise ValueError(f"{p}: not a Table I benchmark's predictions (expected <stem>.jsonl, e.g. cls_AID.jsonl)")
+        found = _prediction_rows(p)
+        rows[by_stem[p.stem]] = [found[i] for i in sorted(found)]
+    if not rows:
+        raise FileNotFoundError(f"{d}: no predictions (*.jsonl)")
+    return score_predictions(rows, modes)
+
+
+def scores_table(result: dict) -> list[dict]:
+    """One row per benchmark with both modes side by side, then the capability averages."""
+    rows = []
+    modes = list(next(iter(result["benchmarks"].values())))
+    for f, s in result["benchmarks"].items():
+        row = {"benchmark": BY_FILE[f].name, "metric": BY_FILE[f].metric}
+        for m in modes:
+            row[m] = s[m]["score"]
+            row[f"{m} n"] = f"{s[m]['counted']}/{s[m]['n']}"
+        rows.append(row)
+    for g in result["averages"][modes[0]]:
+        rows.append({"benchmark": f"avg {g}", "metric": "", **{m: result["averages"][m].get(g) for m in modes}})
+    return rows

@@ -1,0 +1,62 @@
+"""RSVQA's own question records -> the evaluation files of Table I.
+
+RSVQA (LR: Sentinel-2, HR: aerial) ships its questions as records
+`{"question", "answer", "image", "question_id", "type", ...}` with `type` in comp / presence / count /
+rural_urban. Table I uses the comparison and presence questions of both, and LR's rural/urban ones
+(counting is not among the 12 benchmarks). This writes them as the released harness reads them:
+`RSVQA_<LR|HR>-<comp|presence|rural_urban>_RSVQA.json`, one entry per question,
+`{"image", "image_path", "question_id", "conversations": [human "<image>\\n<question>", gpt "<answer>"]}`,
+with `image_path` pointing at the folder of the RSVQA images (so nothing is copied).
+"""
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+from ..data.vhm import read_json_list, write_json
+
+TABLE_I_TYPES = {"LR": ("comp", "presence", "rural_urban"), "HR": ("comp", "presence")}
+REQUIRED = ("question", "answer", "image", "type")
+
+
+def eval_file_name(resolution: str, qtype: str) -> str:
+    return f"RSVQA_{resolution}-{qtype}_RSVQA.json"
+
+
+def convert_rsvqa(records_path: str | Path, image_dir: str | Path, out_dir: str | Path,
+                  resolution: str = "LR", limit_per_type: int | None = None) -> dict:
+    """Write the Table I evaluation files of one RSVQA split; returns counts per written file and per
+    skipped type. A record without a required field stops with `<file>: entry <i>: <problem>`."""
+    resolution = resolution.upper()
+    if resolution not in TABLE_I_TYPES:
+        raise ValueError(f"resolution must be LR or HR, not {resolution!r}")
+    records_path = Path(records_path)
+    records = read_json_list(records_path)
+    by_type: dict[str, list[dict]] = {t: [] for t in TABLE_I_TYPES[resolution]}
+    skipped = Counter()
+    for i, r in enumerate(records):
+        if not isinstance(r, dict):
+            raise ValueError(f"{records_path}: entry {i}: expected an object, got {type(r).__name__}")
+        missing = [k for k in REQUIRED if k not in r or r[k] in (None, "")]
+        if missing:
+            raise ValueError(f"{records_path}: entry {i}: missing {', '.join(missing)}")
+        if r["type"] not in by_type:
+            skipped[str(r["type"])] += 1
+            continue
+        if limit_per_type is not None and len(by_type[r["type"]]) >= limit_per_type:
+            continue
+        entry = {"image": str(r["image"]), "image_path": str(Path(image_dir).resolve()),
+                 "conversations": [{"from": "human", "value": f"<image>\n{str(r['question']).strip()}"},
+                                   {"from": "gpt", "value": str(r["answer"]).strip()}]}
+        if "question_id" in r:
+            entry["question_id"] = r["question_id"]
+        by_type[r["type"]].append(entry)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for qtype, entries in by_type.items():
+        if entries:
+            name = eval_file_name(resolution, qtype)
+            write_json(out_dir / name, entries)
+            written[name] = len(entries)
+    return {"written": written, "skipped_types": dict(skipped), "records": len(records)}
