@@ -16,21 +16,12 @@ import torch
 
 
 def _rollout_inputs(processor, build_dir: Path, n_prompts: int):
-    from .data.build import image_root_of
-    from .data.hf import to_messages
-    from .data.images import load_rgb
-    from .data.vhm import read_json_list, resolve_train_image
-    from .prompts import THINK_INSTRUCTION
+    """The first n VHM-RL prompts as stage R asks them, rendered with the chat template."""
+    from .train.probes import rl_prompts
 
-    root = image_root_of(build_dir)
-    entries = read_json_list(build_dir / "rl.json")[:n_prompts]
-    texts, images = [], []
-    for e in entries:
-        prompt, _ = to_messages(e)
-        prompt[-1]["content"][-1]["text"] += f"\n{THINK_INSTRUCTION}"
-        texts.append(processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False))
-        images.append(load_rgb(resolve_train_image(e, root)))
-    return texts, images
+    _, prompts, images = rl_prompts(build_dir, n_prompts, spread=False)
+    texts = [processor.apply_chat_template(p, add_generation_prompt=True, tokenize=False) for p in prompts]
+    return texts, [ims[0] for ims in images]
 
 
 @torch.no_grad()
@@ -78,18 +69,15 @@ def eval_throughput(checkpoint: str | Path, data_root: str | Path, benchmark: st
                     batch_size: int = 16, max_new_tokens: int = 16) -> dict:
     """Samples per second of the evaluation engine (batched, left padding, KV cache, greedy) against a
     one-sample-at-a-time `generate` loop, on the same questions, and whether both give the same answers."""
-    from .data.images import load_rgb
-    from .data.vhm import human_text, read_eval_file, resolve_eval_image
-    from .evaluation.benchmarks import BY_NAME, user_prompt
+    from .evaluation.benchmarks import BY_NAME
     from .evaluation.generate import generate
+    from .evaluation.run import benchmark_entries, benchmark_images, benchmark_prompt
     from .model import load_model, load_processor
 
     bench = BY_NAME[benchmark]
-    path = Path(data_root) / bench.file
-    entries, _ = read_eval_file(path, check_images="exists", progress=False)
-    entries = entries[:n]
-    prompts = [user_prompt(human_text(e), bench.tag) for e in entries]
-    images = [[load_rgb(resolve_eval_image(e, path))] for e in entries]
+    path, entries = benchmark_entries(data_root, bench.file, n)
+    prompts = [benchmark_prompt(e, bench.file) for e in entries]
+    images = benchmark_images(entries, path)
     model, processor = load_model(checkpoint), load_processor(checkpoint)
     kw = dict(max_new_tokens=max_new_tokens, progress=False)
     generate(model, processor, prompts[:2], images[:2], batch_size=2, **kw)  # warm-up

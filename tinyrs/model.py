@@ -275,9 +275,8 @@ def untrained_twin(checkpoint: str | Path, out_dir: str | Path, seed: int = 0) -
     import torch
     from transformers import Qwen2VLForConditionalGeneration
 
-    processor = load_processor(checkpoint)
-    config = load_model(checkpoint).config
+    processor, trained = load_processor(checkpoint), load_model(checkpoint)
     torch.manual_seed(seed)
-    model = Qwen2VLForConditionalGeneration(config)
-    model.generation_config = load_model(checkpoint).generation_config
+    model = Qwen2VLForConditionalGeneration(trained.config)
+    model.generation_config = trained.generation_config
     return save_checkpoint(model, processor, out_dir)

@@ -13,10 +13,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..data.images import load_rgb
-from ..data.vhm import answer_text, human_text, read_eval_file, read_jsonl, resolve_eval_image
-from .benchmarks import BENCHMARKS, BY_FILE, BY_NAME, user_prompt
+from .benchmarks import BENCHMARKS, BY_FILE, BY_NAME
 from .generate import generate
+from .run import benchmark_entries, benchmark_images, benchmark_prompt, prediction_row
 from .scoring import MODES, capability_averages, score_rows
 
 GROUP_ALIASES = {"cls": "CLS", "vqa": "VQA", "vg": "Ground.", "lhrs": "Gen. Know."}
@@ -65,9 +64,7 @@ THINK_PROMPTS = ("system", "instruction")
 
 def predict_benchmark(model, processor, data_root: Path, bench, out: Path, limit: int | None, system: str | None,
                       max_new_tokens: int, batch_size: int, progress: bool, suffix: str = "") -> list[dict]:
-    path = data_root / bench.file
-    entries, _ = read_eval_file(path, check_images="exists", progress=False)
-    entries = entries[:limit] if limit else entries
+    path, entries = benchmark_entries(data_root, bench.file, limit)
     pred_path = out / "predictions" / f"{bench.stem}.jsonl"
     pred_path.parent.mkdir(parents=True, exist_ok=True)
     _drop_torn_tail(pred_path)
@@ -78,17 +75,11 @@ def predict_benchmark(model, processor, data_root: Path, bench, out: Path, limit
                                          disable=not progress, mininterval=1.0) as bar:
         for start in range(0, len(todo), chunk):
             idx = todo[start:start + chunk]
-            prompts = [user_prompt(human_text(entries[i]) + suffix, bench.tag, system) for i in idx]
-            images = [[load_rgb(resolve_eval_image(entries[i], path))] for i in idx]
-            preds = generate(model, processor, prompts, images, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                             progress=False)
+            prompts = [benchmark_prompt(entries[i], bench.file, system, suffix) for i in idx]
+            preds = generate(model, processor, prompts, benchmark_images([entries[i] for i in idx], path),
+                             batch_size=batch_size, max_new_tokens=max_new_tokens, progress=False)
             for i, p in zip(idx, preds):
-                e = entries[i]
-                row = {"index": i, "image": e["image"], "question": human_text(e), "answer": answer_text(e),
-                       "prediction": p}
-                for key in ("size", "type"):
-                    if key in e:
-                        row[key] = e[key]
+                row = prediction_row(i, entries[i], p)
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
                 done[i] = row
             f.flush()

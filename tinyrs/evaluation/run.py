@@ -1,4 +1,5 @@
-"""Running a model over one benchmark file."""
+"""Running a model over one benchmark file: the prompts and the prediction rows every caller shares
+(quick scores during training, `tinyrs eval`, the probes, the evaluation benchmark)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,20 +10,43 @@ from .benchmarks import BY_FILE, user_prompt
 from .generate import generate
 
 
+def benchmark_entries(data_root: str | Path, file: str, limit: int | None = None) -> tuple[Path, list[dict]]:
+    """(path, entries) of one evaluation file, the first `limit` entries when given."""
+    path = Path(data_root) / file
+    entries, _ = read_eval_file(path, check_images="exists", progress=False)
+    return path, entries[:limit] if limit else entries
+
+
+def benchmark_prompt(entry: dict, file: str, system: str | None = None, suffix: str = "") -> list[dict]:
+    """The chat messages for one question, asked as the released harness asks (tag, image first);
+    `suffix` is added after the question (e.g. the GRPO think instruction)."""
+    return user_prompt(human_text(entry) + suffix, BY_FILE[file].tag, system)
+
+
+def benchmark_images(entries: list[dict], path: Path) -> list[list]:
+    return [[load_rgb(resolve_eval_image(e, path))] for e in entries]
+
+
+def prediction_row(index: int, entry: dict, prediction: str) -> dict:
+    """What is kept of one answer: enough to score it again without the files (size for grounding,
+    type for LHRS-Bench)."""
+    row = {"index": index, "image": entry["image"], "question": human_text(entry), "answer": answer_text(entry),
+           "prediction": prediction}
+    for key in ("size", "type"):
+        if key in entry:
+            row[key] = entry[key]
+    return row
+
+
 def answer_benchmark(model, processor, data_root: str | Path, file: str, limit: int | None = None,
                      max_new_tokens: int = 64, batch_size: int = 16, system: str | None = None,
                      progress: bool = True) -> list[dict]:
-    """Predictions for the questions of one benchmark: [{image, question, answer, prediction}]."""
-    bench = BY_FILE[file]
-    path = Path(data_root) / file
-    entries, _ = read_eval_file(path, check_images="exists", progress=False)
-    entries = entries[:limit] if limit else entries
-    prompts = [user_prompt(human_text(e), bench.tag, system) for e in entries]
-    images = [[load_rgb(resolve_eval_image(e, path))] for e in entries]
-    preds = generate(model, processor, prompts, images, batch_size=batch_size, max_new_tokens=max_new_tokens,
-                     progress=progress)
-    return [{"image": e["image"], "question": human_text(e), "answer": answer_text(e), "prediction": p}
-            for e, p in zip(entries, preds)]
+    """Predictions for the questions of one benchmark, as `prediction_row`s."""
+    path, entries = benchmark_entries(data_root, file, limit)
+    prompts = [benchmark_prompt(e, file, system) for e in entries]
+    preds = generate(model, processor, prompts, benchmark_images(entries, path), batch_size=batch_size,
+                     max_new_tokens=max_new_tokens, progress=progress)
+    return [prediction_row(i, e, p) for i, (e, p) in enumerate(zip(entries, preds))]
 
 
 def quick_scores(model, processor, data_root: str | Path, files: list[str] | None = None, limit: int | None = 60,
@@ -30,17 +54,14 @@ def quick_scores(model, processor, data_root: str | Path, files: list[str] | Non
     """Strict scores on the toy benchmarks: accuracy (normalised exact match; grounding: IoU >= 0.5),
     plus the mean grounding IoU. A quick look during training; `tinyrs eval` is the full protocol."""
     from .benchmarks import EVAL_FILES
-    from .scoring import grounding_iou, strict_match
+    from .scoring import score_rows
 
     out = {}
     for f in files or EVAL_FILES:
         rows = answer_benchmark(model, processor, data_root, f, limit=limit, system=system,
                                 max_new_tokens=max_new_tokens, progress=progress)
-        if BY_FILE[f].tag == "VG":
-            entries, _ = read_eval_file(Path(data_root) / f, check_images="none", progress=False)
-            ious = [grounding_iou(r["prediction"], r["answer"], e["size"]) or 0.0 for r, e in zip(rows, entries)]
-            out[f] = sum(i >= 0.5 for i in ious) / len(ious)
-            out["mean_iou"] = sum(ious) / len(ious)
-        else:
-            out[f] = sum(strict_match(r["prediction"], r["answer"]) for r in rows) / len(rows)
+        s = score_rows(rows, BY_FILE[f].metric, "strict")
+        out[f] = s["score"]
+        if "mean_iou" in s:
+            out["mean_iou"] = s["mean_iou"]
     return out

@@ -117,19 +117,19 @@ def score_rows(rows: list[dict], metric: str, mode: str) -> dict:
 
 
 def _score_grounding(rows: list[dict], mode: str) -> dict:
-    hits, ious, buckets = [], [], defaultdict(list)
+    hits, ious, buckets, unparsed = [], [], defaultdict(list), 0
     for r in rows:
         if "size" not in r:
             raise ValueError(f"grounding row for {r.get('image', '?')!r} has no image size [h, w]")
         i = grounding_iou(r["prediction"], r["answer"], r["size"])
         ious.append(i or 0.0)
+        unparsed += i is None
         if i is None and mode == "compat":
             continue  # the released harness drops what it cannot parse
         hit = (i or 0.0) >= 0.5
         hits.append(hit)
         buckets[size_bucket(r["answer"])].append(hit)
-    return {"score": _rate(hits), "n": len(rows), "counted": len(hits),
-            "unparsed": sum(grounding_iou(r["prediction"], r["answer"], r["size"]) is None for r in rows),
+    return {"score": _rate(hits), "n": len(rows), "counted": len(hits), "unparsed": unparsed,
             "mean_iou": sum(ious) / len(ious) if ious else None,
             "by_size": {b: _rate(buckets[b]) for b in ("small", "medium", "large")}}
 

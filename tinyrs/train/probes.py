@@ -45,12 +45,13 @@ def complete(model, processor, prompts, images, sample: bool, max_new_tokens: in
     return out
 
 
-def rl_prompts(build_dir: str | Path, n: int, instruction: bool = True):
-    """The first n VHM-RL samples as stage R prompts them (image, question, the think instruction)."""
+def rl_prompts(build_dir: str | Path, n: int, instruction: bool = True, spread: bool = True):
+    """n VHM-RL samples as stage R prompts them (image, question, the think instruction): spread over
+    the file, which is grouped by task, or (spread=False) the first n."""
     build_dir = Path(build_dir)
     root = image_root_of(build_dir)
     entries = read_json_list(build_dir / "rl.json")
-    entries = entries[::max(1, len(entries) // n)][:n]  # spread over the file, which is grouped by task
+    entries = entries[::max(1, len(entries) // n)][:n] if spread else entries[:n]
     prompts, images = [], []
     for e in entries:
         prompt, _ = to_messages(e)
@@ -72,9 +73,10 @@ def reward_probe(checkpoint, build_dir: str | Path, n: int = 48, sample: bool = 
     meta = {r["id"]: r for r in read_jsonl(meta_path)} if meta_path.exists() else None
     kinds = [answer_type_of(e, meta) for e in entries]
     fmt = format_reward(texts)
+    root = image_root_of(build_dir)
     acc = make_accuracy_reward(judge=judge)(texts, answer_type=kinds, solution=[e["conversations"][-1]["value"] for e in entries],
                                             question=[e["conversations"][0]["value"] for e in entries],
-                                            image_path=[str(resolve_train_image(e, image_root_of(build_dir))) for e in entries])
+                                            image_path=[str(resolve_train_image(e, root)) for e in entries])
     pairs = [(f, a) for f, a in zip(fmt, acc) if a is not None]
     by_type = {}
     for k, a in zip(kinds, acc):
@@ -90,28 +92,21 @@ def grounding_probe(checkpoint, eval_root: str | Path, limit: int = 100, instruc
                     max_new_tokens: int = 128, samples: int = 0, seed: int = 0) -> dict:
     """Mean IoU and Acc@0.5 on the toy DIOR-RSVG, with the question asked as stage R asks it: greedy
     (samples=0) or over `samples` completions per question sampled as in stage R (what GRPO optimises)."""
-    from ..data.vhm import answer_text, human_text, read_eval_file, resolve_eval_image
-    from ..evaluation.benchmarks import user_prompt
-    from ..evaluation.scoring import grounding_iou
+    from ..evaluation.run import benchmark_entries, benchmark_images, benchmark_prompt, prediction_row
+    from ..evaluation.scoring import score_rows
 
     model, processor = _load(checkpoint)
-    path = Path(eval_root) / "VG_DOIR_RSVG_test.json"
-    entries, _ = read_eval_file(path, check_images="none", progress=False)
-    entries = entries[:limit]
-    prompts = []
-    for e in entries:
-        p = user_prompt(human_text(e), "VG")
-        if instruction:
-            p[-1]["content"][-1]["text"] += f"\n{THINK_INSTRUCTION}"
-        prompts.append(p)
-    images = [[load_rgb(resolve_eval_image(e, path))] for e in entries]
+    file = "VG_DOIR_RSVG_test.json"
+    path, entries = benchmark_entries(eval_root, file, limit)
+    suffix = f"\n{THINK_INSTRUCTION}" if instruction else ""
+    prompts = [benchmark_prompt(e, file, suffix=suffix) for e in entries]
+    images = benchmark_images(entries, path)
     if samples:
         prompts, images, entries = prompts * samples, images * samples, entries * samples
     texts = complete(model, processor, prompts, images, bool(samples), max_new_tokens, seed)
-    ious = [grounding_iou(t, answer_text(e), e["size"]) for t, e in zip(texts, entries)]
-    parsed = [i for i in ious if i is not None]
-    return {"samples": len(ious), "sampled": bool(samples), "parsed_boxes": len(parsed), "mean_iou": sum(i or 0.0 for i in ious) / len(ious),
-            "acc@0.5": sum((i or 0.0) >= 0.5 for i in ious) / len(ious)}
+    s = score_rows([prediction_row(i, e, t) for i, (e, t) in enumerate(zip(entries, texts))], "acc@0.5", "strict")
+    return {"samples": s["n"], "sampled": bool(samples), "parsed_boxes": s["n"] - s["unparsed"],
+            "mean_iou": s["mean_iou"], "acc@0.5": s["score"]}
 
 
 def scene_naming_rate(checkpoint, build_dir: str | Path, n: int = 60) -> dict:

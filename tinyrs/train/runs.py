@@ -11,6 +11,7 @@ package versions, seed and fingerprints of the data and the starting checkpoint.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -58,8 +59,15 @@ def fingerprint(path: str | Path) -> str | None:
         files = sorted([*path.glob("*.safetensors"), *path.glob("config.json"), *path.glob("tokenizer.json")])
     else:
         return None
+    return _sha256_of(tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256_of(stamped_files: tuple[tuple[str, int, int], ...]) -> str:
+    """One hash over the files, computed once per process for unchanged files (a run's cache key and its
+    record both fingerprint the same training file and starting checkpoint, which can be gigabytes)."""
     h = hashlib.sha256()
-    for f in files:
+    for f, _mtime, _size in stamped_files:
         with open(f, "rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 h.update(block)
