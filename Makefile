@@ -16,8 +16,12 @@ $(STAMP):
 
 venv: $(STAMP)
 
+# The table notebooks keep their outputs in git: nbval re-executes them and compares the cells marked
+# NBVAL_CHECK_OUTPUT (the paper's tables, regenerated from tinyrs/report/paper_numbers.json).
+TABLE_NOTEBOOKS := $(wildcard notebooks/09_*.ipynb notebooks/1[0-4]_*.ipynb)
+
 test: venv
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest tests $(TABLE_NOTEBOOKS) --nbval-lax --sanitize-with notebooks/nbval_sanitize.cfg
 
 test-fast: venv
 	$(BIN)/python -m pytest -m "not slow"

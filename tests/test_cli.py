@@ -7,13 +7,13 @@ import pytest
 from tinyrs.cli import build_parser, main
 
 COMMANDS = [["data"], ["data", "build"], ["data", "validate"], ["model"], ["model", "toy"], ["model", "info"],
-            ["learnability"], ["reproduce"], ["think"]]
+            ["learnability"], ["reproduce"], ["think"], ["ablations"], ["bench", "table5"], ["eval"], ["rescore"]]
 
 
 def test_top_level_help_lists_subcommands():
     r = subprocess.run([sys.executable, "-m", "tinyrs.cli", "--help"], capture_output=True, text=True)
     assert r.returncode == 0
-    for name in ["data", "model", "learnability", "reproduce", "think", "serve"]:
+    for name in ["data", "model", "learnability", "reproduce", "think", "serve", "ablations", "eval", "bench"]:
         assert name in r.stdout
 
 

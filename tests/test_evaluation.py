@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-import tinyrs.evaluation.harness as harness
+from tinyrs.evaluation.generate import TransformersEngine
 from tinyrs.evaluation.harness import evaluate, rescore, select_benchmarks
 
 BENCHES = ["AID", "DIOR-RSVG", "LHRS-Bench"]
@@ -14,7 +14,8 @@ BENCHES = ["AID", "DIOR-RSVG", "LHRS-Bench"]
 
 def test_benchmark_selection():
     assert [b.name for b in select_benchmarks(["cls"])] == ["AID", "METER-ML", "NWPU", "SIRI-WHU", "WHU-RS19"]
-    assert len(select_benchmarks(["all"])) == 12
+    assert len(select_benchmarks(["all"])) == 12  # Table I's; open-ended QA only when asked for
+    assert [b.name for b in select_benchmarks(["open"])] == ["Open-ended"]
     assert [b.name for b in select_benchmarks(["vg", "DIOR-RSVG", "cls_AID.json"])] == ["DIOR-RSVG", "AID"]
     with pytest.raises(ValueError, match="unknown benchmark 'UCM'"):
         select_benchmarks(["UCM"])
@@ -38,9 +39,9 @@ def test_eval_saves_scores_resumes_and_rescores(toy_checkpoint, toy_build, tmp_p
     p = out / "predictions" / "cls_AID.jsonl"
     p.write_text("\n".join(p.read_text().splitlines()[:3]) + '\n{"index": 3, "pred')
     asked = []
-    real = harness.generate
-    monkeypatch.setattr(harness, "generate", lambda m, pr, prompts, *a, **k: asked.append(len(prompts)) or
-                        real(m, pr, prompts, *a, **k))
+    real = TransformersEngine.generate
+    monkeypatch.setattr(TransformersEngine, "generate", lambda self, prompts, *a, **k: asked.append(len(prompts)) or
+                        real(self, prompts, *a, **k))
     again = evaluate(toy_checkpoint, toy_build / "eval", out, BENCHES, max_new_tokens=6, batch_size=4, limit=5,
                      progress=False)
     assert asked == [2]  # only the two missing AID answers were generated
@@ -58,3 +59,96 @@ def test_eval_saves_scores_resumes_and_rescores(toy_checkpoint, toy_build, tmp_p
 def test_eval_names_missing_files(toy_checkpoint, tmp_path):
     with pytest.raises(FileNotFoundError, match="no cls_AID.json"):
         evaluate(toy_checkpoint, tmp_path, tmp_path / "out", ["AID"], progress=False)
+
+
+def test_predictions_of_another_model_are_never_mixed_in(toy_checkpoint, toy_build, tmp_path):
+    from tinyrs.model import untrained_twin
+
+    out = tmp_path / "eval"
+    evaluate(toy_checkpoint, toy_build / "eval", out, ["AID"], max_new_tokens=4, limit=2, progress=False)
+    other = untrained_twin(toy_checkpoint, tmp_path / "other", seed=5)
+    with pytest.raises(ValueError, match="other settings .*model_sha256"):
+        evaluate(other, toy_build / "eval", out, ["AID"], max_new_tokens=4, limit=2, progress=False)
+    with pytest.raises(ValueError, match="max_new_tokens"):
+        evaluate(toy_checkpoint, toy_build / "eval", out, ["AID"], max_new_tokens=5, limit=2, progress=False)
+    r = evaluate(other, toy_build / "eval", out, ["AID"], max_new_tokens=4, limit=2, progress=False, overwrite=True)
+    assert json.loads((out / "eval.json").read_text())["model"] == str(other) and r["benchmarks"]
+
+
+def test_open_ended_qa_is_graded_by_the_judge(toy_checkpoint, toy_build, tmp_path):
+    from tinyrs.world.grading import RulesJudge
+
+    judge = RulesJudge(toy_build)
+    out = tmp_path / "eval"
+    r = evaluate(toy_checkpoint, toy_build / "eval", out, ["open"], max_new_tokens=12, limit=4, progress=False,
+                 judge=judge)
+    s = r["benchmarks"]["open_ended_QA.json"]
+    assert s["strict"] == s["compat"] and s["strict"]["n"] == 4
+    rows = [json.loads(x) for x in (out / "predictions" / "open_ended_QA.jsonl").read_text().splitlines()]
+    from tinyrs.evaluation.scoring import extract_answer
+
+    # the score is the judge's mean grade of the saved answers (an empty answer is 0, not sent)
+    grades = [judge.score(x["question"], extract_answer(x["prediction"]),
+                          str(toy_build / "eval" / "open_ended_QA" / x["image"])) if extract_answer(x["prediction"]) else 0.0
+              for x in rows]
+    assert s["strict"]["score"] == pytest.approx(sum(grades) / 4) and s["strict"]["failed"] == 0
+    assert "Open-ended" not in r["averages"]["strict"]  # not part of Table I's averages
+    assert rescore(out, judge=judge)["benchmarks"] == r["benchmarks"]  # data root read from eval.json
+    assert rescore(out)["benchmarks"]["open_ended_QA.json"]["strict"]["score"] is None  # no judge: no score
+
+    class Failing:
+        def score(self, *a):
+            return None
+
+    failed = rescore(out, judge=Failing())["benchmarks"]["open_ended_QA.json"]["strict"]
+    empty = sum(not extract_answer(x["prediction"]) for x in rows)
+    assert failed["failed"] == 4 - empty and failed["counted"] == empty
+
+
+def test_vllm_backend_builds_the_same_prompts(toy_checkpoint, toy_build, monkeypatch):
+    """vLLM cannot run here (no GPU): the adapter is checked against a recording stand-in of vllm's API."""
+    import types
+
+    from tinyrs.evaluation import vllm_backend
+    from tinyrs.evaluation.run import benchmark_entries, benchmark_images, benchmark_prompt
+    from tinyrs.model import load_processor
+
+    seen = {}
+
+    class LLM:
+        def __init__(self, model, **kw):
+            seen["init"] = dict(model=model, **kw)
+
+        def generate(self, requests, params, use_tqdm=True):
+            seen["requests"], seen["params"] = requests, params
+            out = types.SimpleNamespace
+            return [out(outputs=[out(text=f" answer {i} ")]) for i in range(len(requests))]
+
+    class SamplingParams:
+        def __init__(self, **kw):
+            self.__dict__.update(kw)
+
+    monkeypatch.setitem(sys.modules, "vllm", types.SimpleNamespace(LLM=LLM, SamplingParams=SamplingParams))
+    processor = load_processor(toy_checkpoint)
+    engine = vllm_backend.VLLMEngine(str(toy_checkpoint), processor, max_model_len=2048)
+    path, entries = benchmark_entries(toy_build / "eval", "cls_AID.json", 3)
+    prompts, images = [benchmark_prompt(e, "cls_AID.json") for e in entries], benchmark_images(entries, path)
+    assert engine.generate(prompts, images, max_new_tokens=7) == ["answer 0", "answer 1", "answer 2"]
+    assert seen["params"].temperature == 0.0 and seen["params"].max_tokens == 7  # greedy, the length asked
+    assert seen["init"]["limit_mm_per_prompt"] == {"image": 1} and seen["init"]["model"] == str(toy_checkpoint)
+    for req, p, ims in zip(seen["requests"], prompts, images):
+        assert req["prompt"] == processor.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
+        assert req["multi_modal_data"]["image"] is ims[0]
+    assert "<|vision_start|><|image_pad|><|vision_end|>{CLS}" in seen["requests"][0]["prompt"]
+
+
+def test_backend_choice(monkeypatch):
+    from tinyrs.evaluation.vllm_backend import choose_backend
+
+    assert choose_backend("transformers") == "transformers"
+    assert choose_backend("auto") == "transformers"  # no vLLM and no GPU here
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(RuntimeError, match="vllm is not installed"):
+        choose_backend("vllm")
+    with pytest.raises(ValueError, match="backend must be"):
+        choose_backend("tgi")

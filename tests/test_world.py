@@ -93,6 +93,8 @@ def test_every_task_type_is_asked_and_true():
                     assert qa.answer == str(scene.count(qa.evidence["kind"]))
                 if qa.qa_type == "rural_urban":
                     assert qa.answer == scene.setting
+                if qa.qa_type == "choice":  # multiple choice in the training data, answered by letter
+                    assert qa.answer in "ABCD" and f"{qa.answer}. {qa.evidence['correct']}" in qa.question
                 if qa.task == "VG":
                     box = parse_box(qa.answer)
                     obj = scene.objects[qa.evidence["object"]]
@@ -100,7 +102,7 @@ def test_every_task_type_is_asked_and_true():
                     assert max(abs(a - b) for a, b in zip(px, obj.box)) <= 1.0
                     assert all(0 <= v <= 1000 for v in box)
     for needed in [("CLS", "classification"), ("VQA", "presence"), ("VQA", "comparison"), ("VQA", "rural_urban"),
-                   ("VQA", "counting"), ("VG", "grounding"), ("IT", "description")]:
+                   ("VQA", "counting"), ("VG", "grounding"), ("IT", "description"), ("IT", "choice")]:
         assert needed in seen, needed
     assert any(t == "IDK" for t, _ in seen)
 

@@ -66,17 +66,22 @@ def rollout_throughput(checkpoint: str | Path, build_dir: str | Path, n_prompts:
 
 
 def eval_throughput(checkpoint: str | Path, data_root: str | Path, benchmark: str = "AID", n: int = 48,
-                    batch_size: int = 16, max_new_tokens: int = 16) -> dict:
+                    batch_size: int = 16, max_new_tokens: int = 16, think: str | None = None) -> dict:
     """Samples per second of the evaluation engine (batched, left padding, KV cache, greedy) against a
-    one-sample-at-a-time `generate` loop, on the same questions, and whether both give the same answers."""
+    one-sample-at-a-time `generate` loop, on the same questions, and whether both give the same answers.
+    think: ask as a reasoning model is asked ("instruction" or "system"), so answers carry their reasoning."""
     from .evaluation.benchmarks import BY_NAME
     from .evaluation.generate import generate
     from .evaluation.run import benchmark_entries, benchmark_images, benchmark_prompt
     from .model import load_model, load_processor
 
+    from .prompts import REASONING_SYSTEM, THINK_INSTRUCTION
+
     bench = BY_NAME[benchmark]
     path, entries = benchmark_entries(data_root, bench.file, n)
-    prompts = [benchmark_prompt(e, bench.file) for e in entries]
+    system = REASONING_SYSTEM if think == "system" else None
+    suffix = f"\n{THINK_INSTRUCTION}" if think == "instruction" else ""
+    prompts = [benchmark_prompt(e, bench.file, system, suffix) for e in entries]
     images = benchmark_images(entries, path)
     model, processor = load_model(checkpoint), load_processor(checkpoint)
     kw = dict(max_new_tokens=max_new_tokens, progress=False)
@@ -88,7 +93,9 @@ def eval_throughput(checkpoint: str | Path, data_root: str | Path, benchmark: st
     batched = generate(model, processor, prompts, images, batch_size=batch_size, **kw)
     t_batched = time.perf_counter() - t0
     same = sum(a == b for a, b in zip(single, batched))
-    return {"benchmark": bench.name, "samples": len(entries), "batch_size": batch_size, "max_new_tokens": max_new_tokens,
+    tokens = sum(len(processor.tokenizer(a)["input_ids"]) for a in batched)
+    return {"benchmark": bench.name, "think": think, "samples": len(entries), "batch_size": batch_size,
+            "max_new_tokens": max_new_tokens, "mean_answer_tokens": round(tokens / len(entries), 1),
             "threads": torch.get_num_threads(), "one_at_a_time_samples_per_s": round(len(entries) / t_single, 2),
             "batched_samples_per_s": round(len(entries) / t_batched, 2), "speedup": round(t_single / t_batched, 2),
             "identical_predictions": same, "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}

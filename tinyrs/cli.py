@@ -128,25 +128,47 @@ def _modes(mode: str) -> tuple[str, ...]:
     return ("strict", "compat") if mode == "both" else (mode,)
 
 
+def _judge(args, data_root: Path, cache_dir: Path | None):
+    """The judge of open-ended answers, from the profile's LLM config (section --judge)."""
+    from .config import load_config, load_prices
+    from .llm import make_judge
+
+    cfg = load_config(args.profile, "llm")
+    if args.judge not in cfg:
+        raise SystemExit(f"the {args.profile} LLM config has no section {args.judge!r} (tinyrs/configs/{args.profile}/llm.yaml)")
+    return make_judge(cfg[args.judge], build_dir=Path(data_root).parent, cache_dir=cache_dir, prices=load_prices())
+
+
 def cmd_eval(args):
-    from .evaluation.harness import evaluate, scores_table
+    from .evaluation.harness import evaluate, select_benchmarks, scores_table
     from .paths import data_dir
     from .report.tables import text_table
     from .train.runs import resolve_init
 
     out = Path(args.out)
-    r = evaluate(resolve_init(args.model), args.data_root or data_dir("toy") / "eval", out, args.benchmarks,
-                 _modes(args.mode), think=args.think, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size,
-                 limit=args.limit, progress=_progress(args))
+    data_root = Path(args.data_root or data_dir(args.profile) / "eval")
+    open_ended = any(b.metric == "judge" for b in select_benchmarks(args.benchmarks))
+    judge = _judge(args, data_root, out / "judge_cache") if open_ended else None
+    r = evaluate(resolve_init(args.model), data_root, out, args.benchmarks, _modes(args.mode), think=args.think,
+                 max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, limit=args.limit,
+                 progress=_progress(args), backend=args.backend, judge=judge, overwrite=args.overwrite)
     print(text_table(scores_table(r)))
-    print(f"predictions in {out / 'predictions'}, scores in {out / 'scores.json'} ({r['seconds']} s)")
+    print(f"predictions in {out / 'predictions'}, scores in {out / 'scores.json'} ({r['seconds']} s, {r['backend']})")
 
 
 def cmd_rescore(args):
     from .evaluation.harness import rescore, scores_table
     from .report.tables import text_table
 
-    r = rescore(args.predictions, _modes(args.mode))
+    pred = Path(args.predictions)
+    record = (pred if (pred / "eval.json").exists() else pred.parent) / "eval.json"
+    judge = None
+    if any(p.stem == "open_ended_QA" for p in pred.rglob("*.jsonl")):
+        import json as _json
+
+        root = Path(args.data_root or (_json.loads(record.read_text())["data_root"] if record.exists() else "."))
+        judge = _judge(args, root, record.parent / "judge_cache")
+    r = rescore(args.predictions, _modes(args.mode), judge=judge, data_root=args.data_root)
     print(text_table(scores_table(r)))
     if args.out:
         Path(args.out).write_text(json.dumps(r, indent=1))
@@ -158,7 +180,7 @@ def cmd_bench_eval(args):
     from .train.runs import resolve_init
 
     r = eval_throughput(resolve_init(args.checkpoint), args.data_root or data_dir("toy") / "eval", args.benchmark,
-                        n=args.samples, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens)
+                        n=args.samples, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, think=args.think)
     print(json.dumps(r, indent=2))
     print(f"one sample at a time: {r['one_at_a_time_samples_per_s']} samples/s; batched: {r['batched_samples_per_s']} "
           f"({r['speedup']}x); identical predictions {r['identical_predictions']}/{r['samples']}")
@@ -177,6 +199,26 @@ def cmd_bench_rollout(args):
           f"{r['batched_tokens_per_s']} ({r['speedup']}x)")
 
 
+def cmd_ablations(args):
+    from .report.ablations import run_arms
+
+    r = run_arms(args.profile, args.tables, workers=args.workers, data_dir=args.data_dir, runs_root=args.runs_root,
+                 results_dir=args.results, nodes=args.nodes, progress=not args.no_progress)
+    print(f"{len(r['nodes'])} arms in {r['seconds']} s; summary in {r['path']}")
+
+
+def cmd_bench_table5(args):
+    from .report.speed import measure_table5
+
+    r = measure_table5(args.profile, data_dir=args.data_dir, results_dir=args.results)
+    for size, m in r["published"].items():
+        print(f"{size} ({m['model']}): {m['parameters'] / 1e9:.3f} B parameters, {m['weights_gb']:.2f} GB in bf16, "
+              f"+{m['kv_cache_gb']:.2f} GB KV cache for {m['context_tokens']} tokens")
+    for row in r["measured"]:
+        print(f"{row['size']:7s} {row['kind']:10s} {row['ms_per_sample']:8.1f} ms/sample {row['tokens_per_s']:8.0f} tokens/s "
+              f"{row['mean_new_tokens']:6.1f} tokens/answer  {row['weights_mb']:.1f} MB weights")
+
+
 def cmd_train(args):
     from .train.__main__ import run
 
@@ -187,10 +229,17 @@ def cmd_reproduce(args):
     from .reproduce import reproduce
 
     reproduce(profile=args.profile, only=args.only.split(",") if args.only else None, out=args.out,
-              parameters=dict(kv.split("=", 1) for kv in args.param or []))
+              parameters=dict(kv.split("=", 1) for kv in args.param or []), ablations=not args.no_ablations)
 
 
 # --- the parser -----------------------------------------------------------------------------------
+
+def _add_results_args(parser):
+    """The profile, the data build and the results folder that the table commands read and write."""
+    parser.add_argument("--profile", choices=["toy", "paper"], default="toy")
+    parser.add_argument("--data-dir", help="the data build (default: data/<profile>)")
+    parser.add_argument("--results", help="results folder (default: results/<profile>)")
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tinyrs", description="TinyRS-R1 reproduction: data, training, evaluation, "
@@ -302,8 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "interrupted run resumes), scored in strict and compat modes into OUT/scores.json.")
     ev.add_argument("--model", required=True, help="a checkpoint folder, a stage name (its latest run) or a hub id")
     ev.add_argument("--benchmarks", nargs="+", default=["all"],
-                    help="all, cls, vqa, vg, lhrs, or Table I names (AID, HR-Compare, DIOR-RSVG, ...)")
-    ev.add_argument("--data-root", help="folder of the evaluation files (default: data/toy/eval)")
+                    help="all (Table I's twelve), cls, vqa, vg, lhrs, open (open-ended QA, graded by the judge), "
+                    "or names (AID, HR-Compare, DIOR-RSVG, Open-ended, ...)")
+    ev.add_argument("--data-root", help="folder of the evaluation files (default: data/<profile>/eval)")
     ev.add_argument("--mode", choices=["strict", "compat", "both"], default="both")
     ev.add_argument("--out", required=True)
     ev.add_argument("--think", nargs="?", const="system", choices=["system", "instruction"],
@@ -312,6 +362,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--max-new-tokens", type=int, default=1024, help="1024 in the paper")
     ev.add_argument("--batch-size", type=int, default=16)
     ev.add_argument("--limit", type=int, help="at most this many questions per benchmark")
+    ev.add_argument("--backend", choices=["auto", "vllm", "transformers"], default="auto",
+                    help="auto: vLLM where it is installed and a GPU is visible, else transformers")
+    ev.add_argument("--overwrite", action="store_true",
+                    help="OUT holds predictions of another model or settings: delete them and start afresh")
+    ev.add_argument("--profile", choices=["toy", "paper"], default="toy", help="whose LLM config grades open-ended QA")
+    ev.add_argument("--judge", default="judge", help="the LLM config section of the open-ended judge (default: judge)")
     ev.add_argument("--no-progress", action="store_true")
     ev.set_defaults(func=cmd_eval)
     rs = sub.add_parser("rescore", help="score saved predictions again, without the model",
@@ -319,6 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--predictions", required=True, help="the --out folder of tinyrs eval, or its predictions/")
     rs.add_argument("--mode", choices=["strict", "compat", "both"], default="both")
     rs.add_argument("--out", help="also write the scores JSON here")
+    rs.add_argument("--data-root", help="the evaluation files' folder, for the judge's images (default: from eval.json)")
+    rs.add_argument("--profile", choices=["toy", "paper"], default="toy", help="whose LLM config grades open-ended QA")
+    rs.add_argument("--judge", default="judge", help="the LLM config section of the open-ended judge (default: judge)")
     rs.set_defaults(func=cmd_rescore)
 
     bench = sub.add_parser("bench", help="benchmarks: rollout and evaluation throughput", description="Measurements.")
@@ -341,15 +400,40 @@ def build_parser() -> argparse.ArgumentParser:
     bev.add_argument("--samples", type=int, default=48)
     bev.add_argument("--batch-size", type=int, default=16)
     bev.add_argument("--max-new-tokens", type=int, default=16)
+    bev.add_argument("--think", choices=["system", "instruction"],
+                     help="ask as a reasoning model (answers carry their reasoning): e.g. --checkpoint R --think instruction")
     bev.set_defaults(func=cmd_bench_eval)
+    bt5 = bsub.add_parser("table5", help="Table V: memory of 2B/7B (meta device) and latency measured here",
+                          description="Memory of Qwen2-VL-2B and -7B from their published configurations, and latency "
+                          "per sample / tokens per second of the plan's models, one question at a time, with and "
+                          "without reasoning. Needs results/<profile>/arms.json (tinyrs ablations).")
+    _add_results_args(bt5)
+    bt5.set_defaults(func=cmd_bench_table5)
+
+    ab = sub.add_parser("ablations", help="train and evaluate the ablation arms of Tables II-IV and VI",
+                        description="Every arm of the plan in tinyrs/configs/<profile>/ablations.yaml: a stage run from "
+                        "its parent arm's checkpoint (the main chain's runs are reused), then the Table I evaluation; "
+                        "independent arms in parallel. Writes results/<profile>/arms.json, which notebooks 09-14 read.")
+    _add_results_args(ab)
+    ab.add_argument("--tables", nargs="+", choices=["I", "II", "III", "IV", "VI"], help="only the arms these tables need")
+    ab.add_argument("--nodes", nargs="+", help="only these arms (and what they start from), e.g. for one cluster job")
+    ab.add_argument("--workers", type=int, help="arms trained at once (default: the plan's)")
+    ab.add_argument("--runs-root", help="where runs/<stage>/ live (default: $TINYRS_RUNS or runs/)")
+    ab.add_argument("--no-progress", action="store_true")
+    ab.set_defaults(func=cmd_ablations)
 
     rp = sub.add_parser("reproduce", help="execute the notebooks in order with papermill",
                         description="Execute the numbered notebooks with papermill (parameters injected, executed "
-                        "copies kept); a failure stops and names the notebook.")
+                        "copies kept); a failure stops and names the notebook. After the data notebooks (01, 02) every "
+                        "training run (main chain and ablation arms) is made at once, in parallel, and Table V is "
+                        "measured (results/<profile>/); the notebooks after that reuse those runs.")
     rp.add_argument("--profile", choices=["toy", "paper"], default="toy")
     rp.add_argument("--only", help="comma-separated notebook numbers, e.g. 01,02")
     rp.add_argument("--out", help="folder for the executed notebooks (default: results/<profile>/notebooks)")
     rp.add_argument("--param", action="append", metavar="KEY=VALUE", help="extra notebook parameter (string)")
+    rp.add_argument("--no-ablations", action="store_true",
+                    help="do not make every run first: stage notebooks train what they need, table notebooks read "
+                    "results/<profile>/ as it is")
     rp.set_defaults(func=cmd_reproduce)
     return p
 

@@ -311,15 +311,16 @@ class OpenAIJudge:
 
 def make_judge(cfg: dict, build_dir: str | Path | None = None, cache_dir: str | Path | None = None,
                prices: dict | None = None):
-    """The judge a config asks for: backend 'openai' (any OpenAI-compatible model) or 'rules'
-    (the toy world's offline stand-in, which needs the build's scenes.jsonl)."""
+    """The judge a config asks for: backend 'openai' (any OpenAI-compatible model), 'rules' (the toy
+    world's offline stand-in, which needs the build's scenes.jsonl) or 'overlap' (the toy's second
+    evaluator for Table VI, same needs)."""
     backend = cfg.get("backend", "rules")
     if backend == "openai":
         return OpenAIJudge(LLMClient(cfg, cache_dir=cache_dir, prices=prices, name="judge"))
-    if backend == "rules":
-        from .world.grading import RulesJudge
+    if backend in ("rules", "overlap"):
+        from .world.grading import OverlapJudge, RulesJudge
 
         if build_dir is None:
-            raise LLMConfigError("the rules judge needs the toy build folder (its scenes.jsonl)")
-        return RulesJudge(build_dir)
-    raise LLMConfigError(f"unknown judge backend {backend!r}: use 'openai' or 'rules'")
+            raise LLMConfigError(f"the {backend} judge needs the toy build folder (its scenes.jsonl)")
+        return (RulesJudge if backend == "rules" else OverlapJudge)(build_dir)
+    raise LLMConfigError(f"unknown judge backend {backend!r}: use 'openai', 'rules' or 'overlap'")

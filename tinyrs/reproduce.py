@@ -1,9 +1,16 @@
 """`tinyrs reproduce`: execute the numbered notebooks in order with papermill.
 
 Parameters come from tinyrs/configs/<profile>/notebooks.yaml (plus --param); every key must
-be a parameter the notebook declares (papermill itself only warns about unknown ones)."""
+be a parameter the notebook declares (papermill itself only warns about unknown ones).
+
+After the data notebooks (01, 02) and before the first notebook that trains (03), every training run is
+made at once: the main chain and the ablation arms (`tinyrs ablations`: independent runs in parallel,
+each evaluated with the Table I protocol), then Table V is measured (`tinyrs bench table5`). The stage
+notebooks 03-08 then find their runs and evaluations already made (same recipe, data and code: reused,
+not trained again), and the table notebooks 09-14 read results/<profile>/."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import yaml
@@ -40,14 +47,37 @@ def notebook_parameters(profile: str, notebook: Path, extra: dict | None = None)
     return params
 
 
+FIRST_TRAINING_NOTEBOOK = "03"
+
+
+def run_table_inputs(profile: str, results: Path | None = None) -> None:
+    """What the table notebooks read: the ablation arms (arms.json) and Table V's measurements (table5.json)."""
+    from .report.ablations import run_arms
+    from .report.speed import measure_table5
+
+    t0 = time.time()
+    print("== ablation arms (tinyrs ablations)", flush=True)
+    run_arms(profile, results_dir=results)
+    print("== Table V measurements (tinyrs bench table5)", flush=True)
+    measure_table5(profile, results_dir=results)
+    print(f"   {time.time() - t0:.0f} s", flush=True)
+
+
 def reproduce(profile: str = "toy", only: list[str] | None = None, out: str | Path | None = None,
-              parameters: dict | None = None, progress: bool = True) -> list[Path]:
+              parameters: dict | None = None, progress: bool = True, ablations: bool = True) -> list[Path]:
+    """Execute the notebooks (all, or `only` these numbers); `ablations` False skips making every run
+    first (the stage notebooks then train what they need; the table notebooks read results/<profile>/)."""
     import papermill as pm
 
     out = Path(out) if out else RESULTS / profile / "notebooks"
     out.mkdir(parents=True, exist_ok=True)
     done = []
+    t_start = time.time()
     for nb in notebook_paths(only):
+        if ablations and nb.name[:2] >= FIRST_TRAINING_NOTEBOOK:
+            run_table_inputs(profile)
+            ablations = False
+        t0 = time.time()
         params = notebook_parameters(profile, nb, parameters)
         print(f"== {nb.name} ({', '.join(f'{k}={v!r}' for k, v in params.items())})", flush=True)
         target = out / nb.name
@@ -58,4 +88,6 @@ def reproduce(profile: str = "toy", only: list[str] | None = None, out: str | Pa
             raise SystemExit(f"{nb.name} failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
                              f"(the executed copy with the traceback is {target})") from None
         done.append(target)
+        print(f"   {time.time() - t0:.0f} s", flush=True)
+    print(f"{len(done)} notebooks in {time.time() - t_start:.0f} s; executed copies in {out}", flush=True)
     return done

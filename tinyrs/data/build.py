@@ -23,7 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .. import __version__
-from ..evaluation.benchmarks import EVAL_FILES
+from ..evaluation.benchmarks import ALL_EVAL_FILES
 from ..world import World
 from ..world.language import LHRS_TYPES, caption, make_qa
 from .balance import balance
@@ -208,9 +208,9 @@ def build_toy(cfg: dict, out: str | Path, workers: int | None = None, progress: 
                                         int(cfg["instruct"].get("questions_per_image", 1))),
         "rl": plan_training_split("rl", int(cfg["rl"]["entries"]), cfg["rl"]["mix"], ts, 1),
     }
-    unknown = [f for f in cfg["eval"] if f not in EVAL_FILES]
+    unknown = [f for f in cfg["eval"] if f not in ALL_EVAL_FILES]
     if unknown:
-        raise ValueError(f"eval config names unknown benchmark files {unknown}; known: {EVAL_FILES}")
+        raise ValueError(f"eval config names unknown benchmark files {unknown}; known: {ALL_EVAL_FILES}")
     for fname, spec in cfg["eval"].items():
         plans[f"eval/{fname[:-5]}"] = plan_eval(fname[:-5], spec)
     all_jobs = [j for jobs in plans.values() for j in jobs]
@@ -304,7 +304,7 @@ def build_from_vhm(vhm_json: str | Path, image_root: str | Path, out: str | Path
         print(f"warning: {disjoint['train_vs_eval']['shared_files']} training images are also evaluation images")
     eval_counts = {}
     if eval_root:
-        for fname in EVAL_FILES:
+        for fname in ALL_EVAL_FILES:
             p = Path(eval_root) / fname
             if p.exists():
                 es, rep = read_eval_file(p, "exists", skip_invalid, progress)

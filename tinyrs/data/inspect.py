@@ -4,7 +4,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ..evaluation.benchmarks import EVAL_FILES
+from ..evaluation.benchmarks import ALL_EVAL_FILES
 from .vhm import (answer_text, human_text, read_json_list, read_jsonl, resolve_eval_image, resolve_train_image,
                   split_tag, task_of)
 
@@ -46,7 +46,7 @@ def verify_disjoint(build_dir: str | Path, image_root: str | Path | None = None,
         if (build_dir / name).exists():
             files[name] = {resolve_train_image(e, image_root) for e in read_json_list(build_dir / name)}
     evals = set()
-    for name in EVAL_FILES:
+    for name in ALL_EVAL_FILES:
         p = eval_root / name
         if p.exists():
             evals |= {resolve_eval_image(e, p) for e in read_json_list(p)}

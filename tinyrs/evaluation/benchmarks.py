@@ -13,7 +13,7 @@ class Benchmark:
     file: str  # the released evaluation file name
     tag: str | None  # task tag the harness puts before the question (None: LHRS-Bench)
     group: str  # capability group of Table I
-    metric: str  # "accuracy" or "acc@0.5"
+    metric: str  # "accuracy", "acc@0.5" or "judge" (a 0..1 grade from the LLM judge)
 
     @property
     def stem(self) -> str:
@@ -34,9 +34,14 @@ BENCHMARKS = [
     Benchmark("DIOR-RSVG", "VG_DOIR_RSVG_test.json", "VG", "Ground.", "acc@0.5"),  # "DOIR" (sic), the real name
     Benchmark("LHRS-Bench", "LHRS-Bench.json", None, "Gen. Know.", "accuracy"),
 ]
-BY_FILE = {b.file: b for b in BENCHMARKS}
-BY_NAME = {b.name: b for b in BENCHMARKS}
-EVAL_FILES = [b.file for b in BENCHMARKS]
+# Open-ended QA, graded by the judge (the paper evaluates open-ended answers with GPT-4.1-mini but names no
+# benchmark file; this one is ours: {IT} questions whose answers are descriptions). Not part of Table I.
+OPEN_ENDED = Benchmark("Open-ended", "open_ended_QA.json", "IT", "Open-ended", "judge")
+ALL_BENCHMARKS = BENCHMARKS + [OPEN_ENDED]
+BY_FILE = {b.file: b for b in ALL_BENCHMARKS}
+BY_NAME = {b.name: b for b in ALL_BENCHMARKS}
+EVAL_FILES = [b.file for b in BENCHMARKS]  # Table I's twelve
+ALL_EVAL_FILES = [b.file for b in ALL_BENCHMARKS]
 
 
 def tagged_question(question: str, tag: str | None) -> str:

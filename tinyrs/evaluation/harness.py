@@ -2,7 +2,10 @@
 
 For each benchmark, predictions are appended to `<out>/predictions/<stem>.jsonl` one batch at a time
 (flushed and fsync'ed), so an interrupted evaluation started again generates only what is missing.
+`<out>/eval.json` records which model (path and weights' SHA-256) and settings made them: predictions of
+another model or other settings are never mixed in (an error, or `overwrite=True` to start afresh).
 Scores in both modes go to `<out>/scores.json`; `rescore` recomputes them from the predictions alone.
+Open-ended QA (metric "judge") is graded by the judge at scoring time.
 """
 from __future__ import annotations
 
@@ -13,22 +16,22 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from .benchmarks import BENCHMARKS, BY_FILE, BY_NAME
-from .generate import generate
+from .benchmarks import ALL_BENCHMARKS, BENCHMARKS, BY_FILE, BY_NAME
 from .run import benchmark_entries, benchmark_images, benchmark_prompt, prediction_row
-from .scoring import MODES, capability_averages, score_rows
+from .scoring import MODES, capability_averages, judge_grades, score_rows
 
-GROUP_ALIASES = {"cls": "CLS", "vqa": "VQA", "vg": "Ground.", "lhrs": "Gen. Know."}
+GROUP_ALIASES = {"cls": "CLS", "vqa": "VQA", "vg": "Ground.", "lhrs": "Gen. Know.", "open": "Open-ended"}
 
 
 def select_benchmarks(names: list[str]) -> list:
-    """`all`, a group (cls, vqa, vg, lhrs), a Table I name (AID, HR-Compare, ...) or a file name."""
+    """`all` (Table I's twelve), a group (cls, vqa, vg, lhrs, open), a benchmark name (AID, HR-Compare,
+    Open-ended, ...) or a file name."""
     chosen = []
     for n in names or ["all"]:
         if n == "all":
             found = BENCHMARKS
         elif n.lower() in GROUP_ALIASES:
-            found = [b for b in BENCHMARKS if b.group == GROUP_ALIASES[n.lower()]]
+            found = [b for b in ALL_BENCHMARKS if b.group == GROUP_ALIASES[n.lower()]]
         elif n in BY_NAME or n in BY_FILE:
             found = [BY_NAME.get(n) or BY_FILE[n]]
         else:
@@ -62,7 +65,7 @@ def _prediction_rows(path: Path) -> dict[int, dict]:
 THINK_PROMPTS = ("system", "instruction")
 
 
-def predict_benchmark(model, processor, data_root: Path, bench, out: Path, limit: int | None, system: str | None,
+def predict_benchmark(engine, data_root: Path, bench, out: Path, limit: int | None, system: str | None,
                       max_new_tokens: int, batch_size: int, progress: bool, suffix: str = "") -> list[dict]:
     path, entries = benchmark_entries(data_root, bench.file, limit)
     pred_path = out / "predictions" / f"{bench.stem}.jsonl"
@@ -76,8 +79,8 @@ def predict_benchmark(model, processor, data_root: Path, bench, out: Path, limit
         for start in range(0, len(todo), chunk):
             idx = todo[start:start + chunk]
             prompts = [benchmark_prompt(entries[i], bench.file, system, suffix) for i in idx]
-            preds = generate(model, processor, prompts, benchmark_images([entries[i] for i in idx], path),
-                             batch_size=batch_size, max_new_tokens=max_new_tokens, progress=False)
+            preds = engine.generate(prompts, benchmark_images([entries[i] for i in idx], path), batch_size=batch_size,
+                                    max_new_tokens=max_new_tokens, progress=False)
             for i, p in zip(idx, preds):
                 row = prediction_row(i, entries[i], p)
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -88,23 +91,60 @@ def predict_benchmark(model, processor, data_root: Path, bench, out: Path, limit
     return [done[i] for i in range(len(entries))]
 
 
-def score_predictions(rows_by_file: dict[str, list[dict]], modes=MODES) -> dict:
+def score_predictions(rows_by_file: dict[str, list[dict]], modes=MODES, judge=None,
+                      data_root: str | Path | None = None) -> dict:
+    """Both modes for every benchmark, and the capability averages. Open-ended rows are graded by
+    `judge` (their images are found under `data_root`, the folder of the evaluation files)."""
+    from ..data.vhm import resolve_eval_image
+
     benches = [BY_FILE[f] for f in rows_by_file]
-    per = {f: {m: score_rows(rows, BY_FILE[f].metric, m) for m in modes} for f, rows in rows_by_file.items()}
+    per = {}
+    for f, rows in rows_by_file.items():
+        grades = None
+        if BY_FILE[f].metric == "judge" and judge is not None:
+            path = Path(data_root or ".") / f
+            workers = judge.client.settings.workers if hasattr(judge, "client") else 1  # an LLM judge: concurrent
+            grades = judge_grades(judge, rows, lambda r: str(resolve_eval_image(r, path)), workers)
+        per[f] = {m: score_rows(rows, BY_FILE[f].metric, m, grades) for m in modes}
     averages = {m: capability_averages({f: s[m] for f, s in per.items()}, benches) for m in modes}
     return {"benchmarks": per, "averages": averages}
 
 
+def _check_record(out: Path, record: dict, overwrite: bool) -> None:
+    """Predictions already in `out` must come from the same model and settings; else stop (or clear them)."""
+    import shutil
+
+    path = out / "eval.json"
+    if path.exists():
+        old = json.loads(path.read_text())
+        differs = {k: (old.get(k), v) for k, v in record.items() if k in SAME_RUN_KEYS and old.get(k) != v}
+        if differs and not overwrite:
+            raise ValueError(f"{out} holds predictions made with other settings "
+                             f"({'; '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in differs.items())}): "
+                             "choose another output folder, or overwrite them (--overwrite)")
+        if differs:
+            shutil.rmtree(out / "predictions", ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n")
+
+
+SAME_RUN_KEYS = ("model_sha256", "think", "max_new_tokens", "data_root")
+
+
 def evaluate(model_path: str | Path, data_root: str | Path, out: str | Path, benchmarks: list[str] | None = None,
              modes=MODES, think: str | None = None, max_new_tokens: int = 1024, batch_size: int = 16,
-             limit: int | None = None, progress: bool = True) -> dict:
+             limit: int | None = None, progress: bool = True, backend: str = "auto", judge=None,
+             overwrite: bool = False) -> dict:
     """Predictions and scores of one model on the chosen benchmarks; resumable.
 
     think: None for a plain model; "system" (the released harness: a system prompt asks for the two
     tags) or "instruction" (the GRPO think instruction after the question, as stage R prompts; the toy
-    chain never sees a system prompt in training, and a tiny model does not generalise to one)."""
-    from ..model import load_model, load_processor
+    chain never sees a system prompt in training, and a tiny model does not generalise to one).
+    backend: "auto" (vLLM where installed with a GPU, else transformers), "vllm" or "transformers".
+    judge: grades the open-ended benchmark (an object with `score(question, answer, image)`)."""
     from ..prompts import REASONING_SYSTEM, THINK_INSTRUCTION
+    from ..train.runs import fingerprint
+    from .generate import load_engine
 
     if think not in (None, *THINK_PROMPTS):
         raise ValueError(f"think must be None or one of {THINK_PROMPTS}, not {think!r}")
@@ -115,24 +155,30 @@ def evaluate(model_path: str | Path, data_root: str | Path, out: str | Path, ben
     if missing:
         raise FileNotFoundError(f"{data_root}: no {', '.join(missing)} (build them with tinyrs data build, "
                                 "or choose --benchmarks)")
-    model, processor = load_model(model_path), load_processor(model_path)
+    _check_record(out, {"model": str(model_path), "model_sha256": fingerprint(model_path), "think": think,
+                        "max_new_tokens": max_new_tokens, "data_root": str(data_root.resolve())}, overwrite)
+    engine = load_engine(model_path, backend)
     system = REASONING_SYSTEM if think == "system" else None
     suffix = f"\n{THINK_INSTRUCTION}" if think == "instruction" else ""
     t0 = time.time()
-    rows = {b.file: predict_benchmark(model, processor, data_root, b, out, limit, system, max_new_tokens,
+    rows = {b.file: predict_benchmark(engine, data_root, b, out, limit, system, max_new_tokens,
                                       batch_size, progress, suffix) for b in chosen}
-    result = {"model": str(model_path), "data_root": str(data_root), "think": think,
-              "max_new_tokens": max_new_tokens, "limit": limit, "seconds": round(time.time() - t0, 1),
-              **score_predictions(rows, modes)}
+    seconds = round(time.time() - t0, 1)
+    result = {"model": str(model_path), "data_root": str(data_root), "think": think, "backend": engine.name,
+              "max_new_tokens": max_new_tokens, "limit": limit, "seconds": seconds,
+              "judge": getattr(judge, "name", None), **score_predictions(rows, modes, judge, data_root)}
     (out / "scores.json").write_text(json.dumps(result, indent=1))
     return result
 
 
-def rescore(predictions_dir: str | Path, modes=MODES) -> dict:
-    """Scores from saved predictions (`<out>/predictions/*.jsonl` or that folder itself), no model needed."""
+def rescore(predictions_dir: str | Path, modes=MODES, judge=None, data_root: str | Path | None = None) -> dict:
+    """Scores from saved predictions (`<out>/predictions/*.jsonl` or that folder itself), no model needed.
+    Open-ended predictions need a `judge` and the evaluation files' folder (default: the one eval.json names)."""
     d = Path(predictions_dir)
     d = d / "predictions" if (d / "predictions").is_dir() else d
-    by_stem = {b.stem: b.file for b in BENCHMARKS}
+    if data_root is None and (d.parent / "eval.json").exists():
+        data_root = json.loads((d.parent / "eval.json").read_text()).get("data_root")
+    by_stem = {b.stem: b.file for b in ALL_BENCHMARKS}
     rows = {}
     for p in sorted(d.glob("*.jsonl")):
         if p.stem not in by_stem:
@@ -141,7 +187,7 @@ def rescore(predictions_dir: str | Path, modes=MODES) -> dict:
         rows[by_stem[p.stem]] = [found[i] for i in sorted(found)]
     if not rows:
         raise FileNotFoundError(f"{d}: no predictions (*.jsonl)")
-    return score_predictions(rows, modes)
+    return score_predictions(rows, modes, judge, data_root)
 
 
 def scores_table(result: dict) -> list[dict]:
@@ -152,7 +198,7 @@ def scores_table(result: dict) -> list[dict]:
         row = {"benchmark": BY_FILE[f].name, "metric": BY_FILE[f].metric}
         for m in modes:
             row[m] = s[m]["score"]
-            row[f"{m} n"] = f"{s[m]['counted']}/{s[m]['n']}"
+            row[f"{m} n"] = f"{s[m]['counted']}/{s[m]['n']}" + (" graded" if BY_FILE[f].metric == "judge" else "")
         rows.append(row)
     for g in result["averages"][modes[0]]:
         rows.append({"benchmark": f"avg {g}", "metric": "", **{m: result["averages"][m].get(g) for m in modes}})

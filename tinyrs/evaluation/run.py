@@ -32,7 +32,7 @@ def prediction_row(index: int, entry: dict, prediction: str) -> dict:
     type for LHRS-Bench)."""
     row = {"index": index, "image": entry["image"], "question": human_text(entry), "answer": answer_text(entry),
            "prediction": prediction}
-    for key in ("size", "type"):
+    for key in ("size", "type", "image_path"):
         if key in entry:
             row[key] = entry[key]
     return row

@@ -95,15 +95,23 @@ def _rate(hits: list[bool]) -> float | None:
     return sum(hits) / len(hits) if hits else None
 
 
-def score_rows(rows: list[dict], metric: str, mode: str) -> dict:
+def score_rows(rows: list[dict], metric: str, mode: str, grades: list[float | None] | None = None) -> dict:
     """Score one benchmark's predictions. rows: {prediction, answer, [size], [type]}.
 
     accuracy: {"score", "n" (samples), "counted" (in the denominator)} and, when rows carry a `type`
-    (LHRS-Bench), "by_type". acc@0.5: the same plus "by_size" and "mean_iou"."""
+    (LHRS-Bench), "by_type". acc@0.5: the same plus "by_size" and "mean_iou". judge: the mean of the
+    judge's `grades` (0..1, one per row, None for a failed judgement) with the count of failures; the
+    same in both modes."""
     if mode not in MODES:
         raise ValueError(f"unknown scoring mode {mode!r}; use one of {MODES}")
     if metric == "acc@0.5":
         return _score_grounding(rows, mode)
+    if metric == "judge":
+        if grades is None:
+            return {"score": None, "n": len(rows), "counted": 0, "failed": None, "note": "no judge given"}
+        ok = [g for g in grades if g is not None]
+        return {"score": sum(ok) / len(ok) if ok else None, "n": len(rows), "counted": len(ok),
+                "failed": len(rows) - len(ok)}
     match = strict_match if mode == "strict" else compat_match
     hits = [match(r["prediction"], r["answer"]) for r in rows]
     out = {"score": _rate(hits), "n": len(rows), "counted": len(rows)}
@@ -134,10 +142,24 @@ def _score_grounding(rows: list[dict], mode: str) -> dict:
             "by_size": {b: _rate(buckets[b]) for b in ("small", "medium", "large")}}
 
 
+def judge_grades(judge, rows: list[dict], image_of, workers: int = 1) -> list[float | None]:
+    """The judge's 0..1 grade of each row's final answer (an empty answer is 0, not sent); None where the
+    judgement failed. `image_of(row)` gives the image path the judge sees."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def grade(r):
+        answer = extract_answer(r["prediction"])
+        return judge.score(r["question"], answer, image_of(r)) if answer else 0.0
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(grade, rows))
+
+
 def capability_averages(scores: dict[str, dict], benchmarks) -> dict[str, float]:
-    """Table I's capability averages (the mean of each group's benchmark scores) and their mean."""
+    """Table I's capability averages (the mean of each group's benchmark scores) and their mean.
+    Judge-graded benchmarks (open-ended QA) are not part of Table I and are left out."""
     groups = defaultdict(list)
-    for b in benchmarks:
+    for b in (b for b in benchmarks if b.metric != "judge"):
         s = scores.get(b.file, {}).get("score")
         if s is not None:
             groups[b.group].append(s)

@@ -207,3 +207,27 @@ def plot_scores_by_mode(results: dict[str, dict]):
     ax.set_title("Table I capability averages: strict vs the released (compat) scoring", fontsize=9)
     ax.legend(fontsize=6, ncol=2)
     return fig, table
+
+
+def plot_paper_vs_toy(paper: list[dict], toy: list[dict], title: str, label: str = "row",
+                      caps=("CLS", "VQA", "Ground.", "Gen. Know.")):
+    """A table as grouped bars: the paper's rows (left) beside the toy run's rows (right), one bar per
+    capability. paper / toy: rows with `label` and the capability columns (percent)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.3), sharey=True)
+    table = []
+    for ax, (source, rows) in zip(axes, (("paper", paper), ("toy", toy))):
+        names = [str(r[label]) for r in rows]
+        width = 0.8 / len(caps)
+        for k, cap in enumerate(caps):
+            vals = [r.get(cap) for r in rows]
+            ax.bar([i + k * width for i in range(len(rows))], [v or 0.0 for v in vals], width, color=f"C{k}",
+                   label=cap)
+            table += [{"source": source, label: n, "capability": cap, "percent": v} for n, v in zip(names, vals)]
+        ax.set_xticks([i + 0.4 - width / 2 for i in range(len(rows))], names, rotation=30, ha="right", fontsize=7)
+        ax.set_title(f"{source}", fontsize=9)
+        ax.set_ylim(0, 100)
+    axes[0].set_ylabel("percent")
+    axes[1].legend(fontsize=7, ncol=2)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig, table

@@ -2,18 +2,64 @@
 from __future__ import annotations
 
 
-def _fmt(v) -> str:
+def _fmt(v, digits: int) -> str:
     if isinstance(v, float):
-        return f"{v:.3f}"
-    return str(v)
+        return f"{v:.{digits}f}"
+    return "" if v is None else str(v)
 
 
-def text_table(rows: list[dict], columns: list[str] | None = None) -> str:
-    """Rows of dicts as an aligned text table (floats to 3 decimals)."""
+def text_table(rows: list[dict], columns: list[str] | None = None, digits: int = 3) -> str:
+    """Rows of dicts as an aligned text table (floats to `digits` decimals, None as blank)."""
     if not rows:
         return "(empty)"
     columns = columns or list(rows[0])
-    cells = [[_fmt(r.get(c, "")) for c in columns] for r in rows]
+    cells = [[_fmt(r.get(c, ""), digits) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     line = lambda vals: "  ".join(v.ljust(w) for v, w in zip(vals, widths)).rstrip()  # noqa: E731
     return "\n".join([line(columns), line(["-" * w for w in widths])] + [line(r) for r in cells])
+
+
+# --- the paper's tables reproduced from a run's results (results/<profile>/arms.json) -----------------
+
+CAPS = ("CLS", "VQA", "Ground.", "Gen. Know.")
+
+
+def node_capabilities(node: dict, mode: str) -> dict[str, float | None]:
+    """A node's four capability numbers in percent (Table I's averages, grounding Acc@0.5, LHRS-Bench)."""
+    avg = node["averages"][mode]
+    return {c: None if avg.get(c) is None else round(100 * avg[c], 1) for c in CAPS}
+
+
+def reproduced_rows(table: str, arms: dict, plan: dict, mode: str) -> list[dict]:
+    """Table II, III, IV or VI reproduced: one row per table row of the plan, the four capabilities."""
+    return [{"row": row, "stages": arms["nodes"][node]["stages"], **node_capabilities(arms["nodes"][node], mode)}
+            for row, node in plan["tables"][table].items()]
+
+
+def reproduced_table1(arms: dict, plan: dict) -> list[dict]:
+    """Table I reproduced: per benchmark, TinyRS-R1 and TinyRS in both scoring modes (percent)."""
+    from ..evaluation.benchmarks import BENCHMARKS
+
+    cols = {name: arms["nodes"][node] for name, node in plan["tables"]["I"].items()}
+    rows = []
+
+    def add(group, label, get):
+        row = {"group": group, "benchmark": label}
+        for name, node in cols.items():
+            for mode in ("strict", "compat"):
+                v = get(node, mode)
+                row[f"{name} {mode}"] = None if v is None else round(100 * v, 1)
+        rows.append(row)
+
+    for group in ("CLS", "VQA", "Ground.", "Gen. Know."):
+        members = [b for b in BENCHMARKS if b.group == group]
+        for b in members:
+            add(group, b.name, lambda n, m, f=b.file: n["benchmarks"].get(f, {}).get(m))
+        if len(members) > 1:
+            add(group, "Average", lambda n, m, g=group: n["averages"][m].get(g))
+    return rows
+
+
+def as_capability_dict(rows: list[dict], key: str = "row") -> dict[str, dict]:
+    """{row name: {capability: value}} for the claims checks."""
+    return {r[key]: {c: r[c] for c in CAPS} for r in rows}

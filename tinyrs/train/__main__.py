@@ -16,6 +16,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", help="build on the meta device, check data, estimate, print launch")
     p.add_argument("--force", action="store_true", help="train even if a finished run with the same inputs exists")
     p.add_argument("--runs-root", help="folder of runs/<stage>/ (default: $TINYRS_RUNS or runs/)")
+    p.add_argument("--arm", metavar="NAME", help="an ablation arm of tinyrs/configs/<profile>/ablations.yaml: name the run "
+                   "runs/arms/NAME (later --init arm:NAME); an arm off the main chain does not become the stage's latest")
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -34,8 +36,17 @@ def run(args) -> int:
         print(json.dumps(report, default=str))
         return 0
     progress = False if args.no_progress else None
+    main_chain = True
+    if args.arm:
+        from ..report.ablations import load_plan
+
+        plan = load_plan(args.config if args.config in ("toy", "paper") else "paper")
+        if args.arm not in plan["nodes"]:
+            raise SystemExit(f"--arm {args.arm}: not an arm of the plan ({', '.join(plan['nodes'])})")
+        main_chain = args.arm in plan["main_chain"]
     run_dir = run_stage(args.stage, args.config, init=args.init, overrides=args.set, resume=args.resume,
-                        runs_root=args.runs_root, reuse=not args.force, progress=progress)
+                        runs_root=args.runs_root, reuse=not args.force, progress=progress, mark_latest=main_chain,
+                        arm=args.arm)
     print(f"stage {args.stage}: {run_dir}")
     return 0
 

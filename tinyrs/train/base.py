@@ -52,7 +52,8 @@ def reasoning_corpus(build_dir: Path, n: int = 600) -> list[str]:
     return texts
 
 
-def run_base(recipe: dict, runs_root=None, resume: bool = False, reuse: bool = True, progress: bool = True) -> Path:
+def run_base(recipe: dict, runs_root=None, resume: bool = False, reuse: bool = True, progress: bool = True,
+             mark_latest: bool = True) -> Path:
     from .stage import _shared_run_dir, build_trainer, cache_key, find_cached
 
     build_dir = Path(recipe.get("data_dir") or paths.data_dir("toy"))
@@ -89,5 +90,6 @@ def run_base(recipe: dict, runs_root=None, resume: bool = False, reuse: bool = T
     trainer.train(resume_from_checkpoint=bool(resume and any((run / "trainer").glob("checkpoint-*"))))
     save_checkpoint(trainer.model, processor, run / "checkpoint")
     mark_complete(run, {"steps": trainer.state.global_step, "seconds": round(time.time() - t0, 1),
-                        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)})
+                        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)},
+                  latest=mark_latest)
     return run

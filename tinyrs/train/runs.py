@@ -90,18 +90,50 @@ def is_complete(run: Path) -> bool:
 
 
 def latest_run(stage: str, runs_root: str | Path | None = None, complete: bool = True) -> Path | None:
-    """The newest run of a stage that finished (complete=True) or did not (complete=False)."""
+    """The newest run of a stage that finished (complete=True) or did not (complete=False). For a finished
+    run, `runs/<stage>/latest` decides when it exists: an ablation arm's newer run is not the stage's latest."""
     d = stage_dir(stage, runs_root)
+    link = d / "latest"
+    if complete and link.is_symlink() and is_complete(link.resolve()):
+        return d / os.readlink(link)
     runs = sorted(p for p in d.glob("*-*") if p.is_dir() and (p / "run.json").exists()) if d.exists() else []
     runs = [r for r in runs if is_complete(r) == complete]
     return runs[-1] if runs else None
 
 
+ARMS = "arms"  # runs/arms/<name> -> the run of one ablation arm (tinyrs train --arm NAME, tinyrs ablations)
+
+
+def link_arm(run: Path, name: str, runs_root: str | Path | None = None) -> Path:
+    """Name a finished run as an ablation arm: runs/arms/<name> points at it."""
+    d = Path(runs_root or runs_dir()) / ARMS
+    d.mkdir(parents=True, exist_ok=True)
+    link, tmp = d / name, d / f".{name}.{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(os.path.relpath(run, d))
+    os.replace(tmp, link)
+    return link
+
+
+def arm_run(name: str, runs_root: str | Path | None = None) -> Path | None:
+    """The finished run named as arm `name`, if any."""
+    link = Path(runs_root or runs_dir()) / ARMS / name
+    return link.resolve() if link.exists() and is_complete(link.resolve()) else None
+
+
 def resolve_init(init: str | None, runs_root: str | Path | None = None) -> str | None:
     """--init: a checkpoint folder (or a run folder), a stage name ('base', 'P', 'S', ...) meaning that
-    stage's latest finished run, or a hub id (returned as is, for from_pretrained)."""
+    stage's latest finished run, 'arm:NAME' meaning an ablation arm's run, or a hub id (returned as is,
+    for from_pretrained)."""
     if init is None:
         return None
+    if init.startswith("arm:"):
+        run = arm_run(init[4:], runs_root)
+        if run is None:
+            raise FileNotFoundError(f"--init {init}: no finished run named arm {init[4:]!r} in "
+                                    f"{Path(runs_root or runs_dir()) / ARMS} (train it with --arm {init[4:]})")
+        return str(run / "checkpoint")
     p = Path(init)
     if p.is_dir():
         return str(p / "checkpoint") if (p / "checkpoint" / "config.json").exists() else str(p)
@@ -128,16 +160,18 @@ def write_run_record(run: Path, stage: str, recipe: dict, inputs: dict[str, str]
     return record
 
 
-def mark_complete(run: Path, summary: dict) -> None:
+def mark_complete(run: Path, summary: dict, latest: bool = True) -> None:
     """Record the end of a run, drop the trainer's intermediate checkpoints (they only serve --resume),
-    and point runs/<stage>/latest at it."""
+    and point runs/<stage>/latest at it (not for an ablation arm's run: `latest` is the main chain's)."""
     for ckpt in (run / "trainer").glob("checkpoint-*"):
         shutil.rmtree(ckpt, ignore_errors=True)
     (run / "complete.json").write_text(json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **summary},
                                                   indent=2, default=str) + "\n")
-    latest = run.parent / "latest"
+    if not latest:
+        return
+    link = run.parent / "latest"
     tmp = run.parent / f".latest.{os.getpid()}"
     if tmp.is_symlink() or tmp.exists():
         tmp.unlink()
     tmp.symlink_to(run.name)
-    os.replace(tmp, latest)
+    os.replace(tmp, link)

@@ -29,7 +29,7 @@ from ..data.vhm import read_jsonl, read_training_file
 from ..model import load_model, load_processor, save_checkpoint
 from .callbacks import JsonlMetrics
 from .recipes import load_recipe, trainer_config
-from .runs import fingerprint, latest_run, mark_complete, new_run_dir, resolve_init, write_run_record
+from .runs import fingerprint, latest_run, link_arm, mark_complete, new_run_dir, resolve_init, write_run_record
 
 VISION_TOWER = "model.visual."
 MERGER = "model.visual.merger."
@@ -157,8 +157,13 @@ def code_fingerprint() -> str:
 
 
 def cache_key(recipe: dict, inputs: dict[str, str], init: str | None) -> str:
-    """Identifies a run by what determines it: recipe, input data, starting checkpoint and code."""
-    blob = json.dumps({"recipe": {k: v for k, v in recipe.items() if not k.startswith("_")},
+    """Identifies a run by what determines it: recipe, input data, starting checkpoint and code. The
+    starting checkpoint counts by its content (however `init` named it: a stage, a folder) and the data
+    folder by its resolved path, so the same run asked for in two ways is found."""
+    recipe = {k: v for k, v in recipe.items() if not k.startswith("_") and k != "init"}
+    if recipe.get("data_dir"):
+        recipe["data_dir"] = str(Path(recipe["data_dir"]).resolve())
+    blob = json.dumps({"recipe": recipe,
                        "inputs": {k: fingerprint(v) for k, v in inputs.items()},
                        "init": fingerprint(init) if init else None, "code": code_fingerprint()},
                       sort_keys=True, default=str)
@@ -180,9 +185,18 @@ def find_cached(stage: str, key: str, runs_root) -> Path | None:
 
 def run_stage(stage: str, config: str = "toy", init: str | None = None, overrides: list[str] | None = None,
               resume: bool = False, runs_root: str | Path | None = None, reuse: bool = True,
-              progress: bool | None = None) -> Path:
+              progress: bool | None = None, mark_latest: bool = True, arm: str | None = None) -> Path:
     """Train one stage; returns its run folder (runs/<stage>/<run-id>). With `reuse`, a finished run with
-    the same recipe, data and starting checkpoint is returned instead of training again."""
+    the same recipe, data and starting checkpoint is returned instead of training again. `mark_latest`
+    False leaves runs/<stage>/latest alone (ablation arms: `latest` is the main chain's run); `arm`
+    names the finished run as that ablation arm (runs/arms/<arm>)."""
+    run = _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progress, mark_latest)
+    if arm and _is_main():
+        link_arm(run, arm, runs_root)
+    return run
+
+
+def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progress, mark_latest) -> Path:
     progress = sys.stderr.isatty() if progress is None else progress
     if not progress:  # checkpoint writes and dataset maps would otherwise print bars
         import datasets
@@ -196,7 +210,8 @@ def run_stage(stage: str, config: str = "toy", init: str | None = None, override
     if recipe["kind"] == "base":
         from .base import run_base
 
-        return run_base(recipe, runs_root=runs_root, resume=resume, reuse=reuse, progress=progress)
+        return run_base(recipe, runs_root=runs_root, resume=resume, reuse=reuse, progress=progress,
+                        mark_latest=mark_latest)
     entries, data_dir, image_root, meta = stage_data(recipe, progress)
     init_path = resolve_init(recipe.get("init"), runs_root)
     inputs = {"train_file": str(data_dir / recipe["train_file"])}
@@ -230,7 +245,8 @@ def run_stage(stage: str, config: str = "toy", init: str | None = None, override
         logs = [r for r in trainer.state.log_history if "train_runtime" not in r]
         mark_complete(run, {"steps": trainer.state.global_step, "seconds": round(time.time() - t0, 1),
                             "trainable_parameters": trainable, "last_log": logs[-1] if logs else {},
-                            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)})
+                            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)},
+                      latest=mark_latest)
     return run
 
 

@@ -8,6 +8,9 @@ grade (the image is not part of the build).
 Grade = 10 x (0.3 scene class named, and no other class described as the scene
               + 0.3 share of present object kinds named
               + 0.2 share of stated counts that are right + 0.2 no invented objects).
+
+`OverlapJudge` is a second evaluator built differently (an F1 over stated facts), the toy's
+counterpart of Table VI's second judge.
 """
 from __future__ import annotations
 
@@ -118,6 +121,42 @@ class RulesJudge:
         return grade_answer(scene, answer) / 10.0
 
 
+def overlap_grade(scene: Scene, answer: str) -> float:
+    """A second, independently designed rubric (Table VI's other evaluator): 10 x the F1 between the facts
+    an answer states and the scene's facts. Facts: the scene class, the setting (rural / urban) and each
+    object kind present. Stating a wrong class, the wrong setting or an absent object costs precision;
+    leaving facts out costs recall. Counts and colours are not graded (the first judge grades counts)."""
+    text = (answer or "").lower()
+    if not text.strip():
+        return 0.0
+    tokens = re.findall(r"[a-z0-9]+", text)
+    truth = {("class", scene.scene_class), ("setting", scene.setting)} | {("kind", k) for k in scene.kinds_present()}
+    stated = {("class", c) for c in SCENE_CLASSES if any(_mentions(text, w) or w in text for w in CLASS_WORDS[c])}
+    stated |= {("setting", s) for s in ("rural", "urban") if s in tokens}
+    for kind in OBJECTS:
+        hits = _mentions(text, kind)
+        if any(not any(t in NEGATIONS for t in tokens[max(0, i - 4):i]) for i in hits):
+            stated.add(("kind", kind))
+    if not stated:
+        return 0.0
+    right = len(stated & truth)
+    precision, recall = right / len(stated), right / len(truth)
+    return round(10 * (2 * precision * recall / (precision + recall) if right else 0.0), 3)
+
+
+class OverlapJudge(RulesJudge):
+    """The toy profile's second evaluator (Table VI): the same scene lookup, the F1 rubric of `overlap_grade`."""
+
+    name = "overlap"
+
+    def score(self, question: str, answer: str, image) -> float | None:
+        scene = self.scenes.get(image)
+        if scene is None:
+            self.failures.append({"question": question[:200], "error": f"no scene for image {image}"})
+            return None
+        return overlap_grade(scene, answer) / 10.0
+
+
 def damaged_answers(scene: Scene, truth: str) -> dict[str, str]:
     """A true answer and versions of it with one kind of error each, to show what the judge rewards."""
     from .language import SCENE_PHRASES
@@ -138,3 +177,22 @@ def damaged_answers(scene: Scene, truth: str) -> dict[str, str]:
         variants["invented objects"] = truth + f" There are also three {OBJECTS[absent[0]]['plural']}."
     variants["empty"] = ""
     return variants
+
+
+def evaluator_agreement(build_dir: str | Path, n: int = 40) -> list[dict]:
+    """Both toy evaluators on the same answers: the open-ended benchmark's reference answers and their
+    damaged versions (`damaged_answers`); the mean grade of each kind of answer under each judge."""
+    from ..data.vhm import read_json_list, resolve_eval_image
+
+    build_dir = Path(build_dir)
+    path = build_dir / "eval" / "open_ended_QA.json"
+    judges = {"rules": RulesJudge(build_dir), "overlap": OverlapJudge(build_dir)}
+    grades: dict[str, dict[str, list[float]]] = {}
+    for e in read_json_list(path)[:n]:
+        image = resolve_eval_image(e, path)
+        scene = judges["rules"].scenes.get(image)
+        for kind, answer in damaged_answers(scene, e["conversations"][-1]["value"]).items():
+            for name, judge in judges.items():
+                grades.setdefault(kind, {}).setdefault(name, []).append(judge.score("", answer, image))
+    return [{"answer": kind, "n": len(g["rules"]), **{f"{name} judge": sum(v) / len(v) for name, v in g.items()}}
+            for kind, g in grades.items()]

@@ -260,18 +260,21 @@ MODALITY_OPTIONS = {"optical": "optical (RGB)", "infrared": "false-colour near-i
 
 
 def _qa_instruction(scene, rng):
-    """VHM's other instructions ({IT}): detailed descriptions, open questions, image type, resolution."""
+    """VHM's other instructions ({IT}): detailed descriptions, open questions, image type, resolution, and
+    multiple-choice questions about what the image shows (VHM-RL's closed-ended tasks include multiple choice)."""
     r = rng.random()
-    if r < 0.4:
+    if r < 0.2 and (qa := _qa_choice(scene, rng)):
+        return qa
+    if r < 0.5:
         q = rng.choice(["Describe the image in detail.", "Please describe this image.",
                         "What can you see in this remote sensing image?"])
         return QA("IT", "description", q, detailed_description(scene, rng), OPEN, {})
-    if r < 0.6:
+    if r < 0.65:
         fn = SCENES[scene.scene_class]["function"]
         a = (f"This area is {SCENE_PHRASES[scene.scene_class]}, so it is mainly used for {fn}. "
              f"{objects_sentence(scene, rng)}")
         return QA("IT", "function", "What is this area used for?", a, OPEN, {"scene_class": scene.scene_class})
-    if r < 0.8:
+    if r < 0.85:
         opts = list(MODALITY_OPTIONS.values())
         letter = LETTERS[list(MODALITY_OPTIONS).index(scene.modality)]
         q = "What type of image is this? Please choose from: " + " ".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(opts))
@@ -279,6 +282,17 @@ def _qa_instruction(scene, rng):
                   {"modality": scene.modality})
     return QA("IT", "resolution", "What is the spatial resolution of this image?", gsd_label(scene.zoom), CLOSED,
               {"zoom": scene.zoom})
+
+
+# The multiple-choice types an instruction may ask: only those read off the image. The toy LHRS-Bench
+# also asks about the world's rules (shape, resolution, sensor, orientation, ...), which the training
+# data never teaches as multiple choice: the "limited general knowledge coverage" the paper names.
+CHOICE_TYPES = ["identity", "color", "quantity", "location"]
+
+
+def _qa_choice(scene, rng):
+    qa = knowledge_question(scene, rng, CHOICE_TYPES[rng.integers(len(CHOICE_TYPES))])
+    return QA("IT", "choice", qa.question, qa.answer, CLOSED, qa.evidence) if qa else None
 
 
 TASK_GENERATORS = {
@@ -292,6 +306,13 @@ TASK_GENERATORS = {
 }
 
 
+def _qa_open_ended(scene, rng):
+    """An open-ended {IT} question only (a description or the area's use), for the open-ended QA benchmark."""
+    while (qa := _qa_instruction(scene, rng)).answer_type != OPEN:
+        pass
+    return qa
+
+
 def make_qa(scene: Scene, rng: np.random.Generator, task: str, subtype: str | None = None,
             classes: list[str] | None = None, alias: dict[str, str] | None = None) -> QA | None:
     """One question of the given task (and subtype) about the scene, or None if the scene cannot
@@ -300,6 +321,8 @@ def make_qa(scene: Scene, rng: np.random.Generator, task: str, subtype: str | No
         return _qa_classification(scene, rng, classes or list(SCENES), alias or {})
     if task == "MC":
         return knowledge_question(scene, rng, subtype)
+    if (task, subtype) == ("IT", "open"):  # not in TASK_GENERATORS: the training splits' IT mix stays as it is
+        return _qa_open_ended(scene, rng)
     if subtype is None:
         subtypes = [s for (t, s) in TASK_GENERATORS if t == task]
         subtype = subtypes[rng.integers(len(subtypes))]

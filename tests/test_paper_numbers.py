@@ -1,0 +1,77 @@
+"""tinyrs/report/paper_numbers.json against the paper's own text, table by table, and the checks of
+the tables code (averages recomputed from the rows, numbers repeated across tables)."""
+import re
+
+import pytest
+
+from tinyrs.paths import SHARED
+from tinyrs.report.paper import TABLES, check_paper, paper_numbers, paper_rows, round_half_up
+
+PAPER = SHARED / "paper" / "tinyrs-r1-paper.txt"
+# How each table's header line starts in the paper's text.
+HEADERS = {"I": "| Capability |", "II": "| P | S | C | R |", "III": "| Function |", "IV": "| Model | Balanced |",
+           "V": "| Size | Tr. |", "VI": "| Evaluator |"}
+
+
+def paper_table_lines(table: str) -> list[list[str]]:
+    """The cells of every line of one table in the paper's text (the block of '|' lines after its header)."""
+    if not PAPER.exists():
+        pytest.fail(f"the paper's text is missing: {PAPER}")
+    lines = PAPER.read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(HEADERS[table]))
+    block = []
+    for line in lines[start:]:
+        others = [h for t, h in HEADERS.items() if t != table]
+        if not line.startswith("|") or any(line.startswith(h) for h in others):  # tables can follow without a gap
+            break
+        block.append([c.strip() for c in line.strip().strip("|").split("|")])
+    return block
+
+
+def numbers(cells: list[str]) -> list[float]:
+    return [float(c) for c in cells if re.fullmatch(r"\d+(\.\d+)?", c)]
+
+
+@pytest.mark.parametrize("table", TABLES)
+def test_every_number_matches_the_paper(table):
+    printed = [cells for cells in paper_table_lines(table) if numbers(cells)]
+    spec = paper_numbers()["tables"][table]
+    assert len(printed) == len(spec["rows"]), f"Table {table}: {len(printed)} rows in the paper"
+    cells = {(c["row"], c["column"]): c["value"] for c in paper_numbers()["cells"] if c["table"] == table}
+    for line, row in zip(printed, spec["rows"]):
+        ours = [cells[(row["name"], col["name"])] for col in spec["columns"]]
+        assert numbers(line) == ours, f"Table {table}, row {row['name']}: paper {numbers(line)}, file {ours}"
+        # check marks: the stages of Table II, 'balanced' of Table IV, 'trained' and 'reasoning' of Table V
+        marks = {"II": lambda r: sum(r[k] for k in "PSCR"), "IV": lambda r: int(r["balanced"]),
+                 "V": lambda r: int(r["trained"]) + int(r["reasoning"])}.get(table)
+        if marks:
+            assert line.count("✓") == marks(row), f"Table {table}, row {row['name']}: check marks differ"
+        if table in ("I", "III", "VI"):  # the row's printed label
+            assert row.get("printed", row["name"]) in line
+
+
+def test_every_cell_has_a_meaning_and_is_unique():
+    keys = [(c["table"], c["row"], c["column"]) for c in paper_numbers()["cells"]]
+    assert len(keys) == len(set(keys))
+    assert all(c["meaning"] for c in paper_numbers()["cells"])
+    assert "lower is faster" in next(c for c in paper_numbers()["cells"] if c["column"] == "Spd.")["meaning"]
+
+
+def test_averages_are_recomputed_and_the_one_that_does_not_follow_is_flagged():
+    checks = check_paper()
+    averages = [c for c in checks if "average" in c["check"]]
+    assert len(averages) == 14  # two averages x seven columns
+    flagged = [c for c in averages if not c["ok"]]
+    # TinyRS-R1's classification average: the five printed rows give 85.52 -> 85.5, the paper prints 85.6
+    assert [(c["column"], c["reported"], c["computed"]) for c in flagged] == [("TinyRS-R1", 85.6, 85.5)]
+    assert flagged[0]["within_rounding"]  # explainable by the rows' own rounding
+    assert all(c["ok"] for c in checks if "=" in c["check"])  # numbers repeated across tables agree
+
+
+def test_round_half_up_and_table_text():
+    from fractions import Fraction
+
+    assert round_half_up(Fraction("83.05")) == 83.1 and round_half_up(Fraction("83.04")) == 83.0
+    rows = paper_rows("II")
+    assert rows[0] == {"P": "x", "S": "x", "C": "x", "R": "x", "CLS": 85.6, "VQA": 76.0, "Ground.": 74.9, "Gen. Know.": 56.8}
+    assert rows[-1]["P"] == "" and rows[-1]["Ground."] == 6.7

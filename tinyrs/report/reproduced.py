@@ -1,0 +1,131 @@
+"""What the table notebooks (09-14) show: each paper table beside its reproduction, and the verdicts
+of the paper's claims on both. Everything is read from the package's paper numbers and from the
+committed results of a run (`results/<profile>/arms.json`, `table5.json`)."""
+from __future__ import annotations
+
+from .ablations import load_arms, load_plan
+from .claims import CAPS, check_claims, evaluator_claim
+from .paper import capability_values, paper_numbers
+from .tables import as_capability_dict, reproduced_rows
+
+MODES = ("strict", "compat")
+
+
+def paper_capabilities(table: str) -> dict[str, dict]:
+    """{row: {capability: percent}} of a paper table (Table I: its two TinyRS columns)."""
+    if table == "I":
+        return {m: capability_values("I", m) for m in ("TinyRS-R1", "TinyRS")}
+    return {r["name"]: capability_values(table, r["name"]) for r in paper_numbers()["tables"][table]["rows"]}
+
+
+def toy_capabilities(table: str, profile: str = "toy", results_dir=None, mode: str = "strict") -> dict[str, dict]:
+    """{row: {capability: percent}} of the reproduced table, in one scoring mode."""
+    arms, plan = load_arms(profile, results_dir), load_plan(profile)
+    return as_capability_dict(reproduced_rows(table, arms, plan, mode))  # Table I: its two models as rows
+
+
+def claims_side_by_side(table: str, profile: str = "toy", results_dir=None) -> list[dict]:
+    """One row per claim: does it hold on the paper's numbers, and on the reproduction in each mode."""
+    # Table VI's rows are named by evaluator, differently in the paper and in a reproduction
+    p_extra = [evaluator_claim(*paper_capabilities("VI"))] if table == "VI" else []
+    t_extra = [evaluator_claim(*load_plan(profile)["tables"]["VI"])] if table == "VI" else []
+    paper = check_claims(table, paper_capabilities(table), p_extra)
+    toys = {m: check_claims(table, toy_capabilities(table, profile, results_dir, m), t_extra) for m in MODES}
+    out = []
+    for i, p in enumerate(paper):
+        row = {"claim": p["claim"], "paper": p["holds"]}
+        for m in MODES:
+            row[f"{profile} {m}"] = toys[m][i]["holds"]
+        row["paper numbers"] = p["numbers"]
+        row[f"{profile} numbers (strict)"] = toys["strict"][i]["numbers"]
+        out.append(row)
+    return out
+
+
+# --- Table V: speed and memory ------------------------------------------------------------------------
+
+def table5_rows(profile: str = "toy", results_dir=None) -> list[dict]:
+    """The reproduced Table V: latency, throughput and weights per model, with the small model's scores."""
+    import json
+    from pathlib import Path
+
+    from .. import paths
+    from .tables import node_capabilities
+
+    arms = load_arms(profile, results_dir)
+    t5 = json.loads((Path(results_dir or paths.RESULTS / profile) / "table5.json").read_text())
+    rows = []
+    for m in t5["measured"]:
+        caps = node_capabilities(arms["nodes"][m["node"]], "strict") if m.get("node") else {c: None for c in CAPS}
+        rows.append({"size": m["size"], "kind": m["kind"], "ms/sample": round(m["ms_per_sample"], 1),
+                     "tokens/s": round(m["tokens_per_s"]), "tokens/answer": round(m["mean_new_tokens"], 1),
+                     "weights MB": round(m["weights_mb"], 2), **caps})
+    return rows
+
+
+def published_memory_rows(profile: str = "toy", results_dir=None) -> list[dict]:
+    """Memory of Qwen2-VL-2B and -7B from their published configurations (meta device) beside the paper's."""
+    import json
+    from pathlib import Path
+
+    from .. import paths
+    from .paper import cell
+
+    t5 = json.loads((Path(results_dir or paths.RESULTS / profile) / "table5.json").read_text())
+    return [{"model": m["model"], "parameters (B)": round(m["parameters"] / 1e9, 3), "bf16 weights GB": round(m["weights_gb"], 2),
+             f"+ KV cache, {m['context_tokens']} tokens": round(m["kv_cache_gb"], 2),
+             "paper Mem. (no reasoning)": cell("V", f"{size} trained", "Mem."),
+             "paper Mem. (reasoning)": cell("V", f"{size} reasoning", "Mem.")}
+            for size, m in t5["published"].items()]
+
+
+def table5_claims(profile: str = "toy", results_dir=None) -> list[dict]:
+    """Table V's claims on the paper's numbers (2B vs 7B) and on the reproduction (small vs larger)."""
+    from .paper import cell
+
+    paper = {(s, k): {"ms": cell("V", f"{s} {k}", "Spd."), "mem": cell("V", f"{s} {k}", "Mem.")}
+             for s in ("2B", "7B") for k in ("none", "trained", "reasoning")}
+    toy = {(r["size"], r["kind"]): {"ms": r["ms/sample"], "mem": r["weights MB"]} for r in table5_rows(profile, results_dir)}
+    sizes = {"paper": ("2B", "7B"), profile: ("small", "larger")}
+
+    def ratios(v, key, small, big):
+        return {k: v[(big, k)][key] / v[(small, k)][key] for k in ("none", "trained", "reasoning")
+                if (big, k) in v and (small, k) in v}
+
+    def row(text, test, show):
+        out = {"claim": text}
+        for name, v in (("paper", paper), (profile, toy)):
+            try:
+                out[name], out[f"{name} numbers"] = ("yes" if test(v, *sizes[name]) else "no"), show(v, *sizes[name])
+            except (KeyError, ZeroDivisionError):
+                out[name], out[f"{name} numbers"] = "n/a", "not measured"
+        return out
+
+    return [
+        row("The smaller model runs 2-3x faster, with and without reasoning",
+            lambda v, s, b: all(2.0 <= r <= 3.0 for r in ratios(v, "ms", s, b).values()),
+            lambda v, s, b: ", ".join(f"{k} {r:.1f}x" for k, r in ratios(v, "ms", s, b).items())),
+        row("The smaller model uses far less memory (2B: a quarter of 7B's)",
+            lambda v, s, b: ratios(v, "mem", s, b)["trained"] >= 2.0,
+            lambda v, s, b: f"{ratios(v, 'mem', s, b)['trained']:.1f}x"),
+        row("Reasoning makes each answer several times slower",
+            lambda v, s, b: v[(s, "reasoning")]["ms"] >= 2.0 * v[(s, "trained")]["ms"],
+            lambda v, s, b: f"{v[(s, 'reasoning')]['ms'] / v[(s, 'trained')]['ms']:.1f}x"),
+    ]
+
+
+def grounding_details(arms: dict, nodes: list[str]) -> list[dict]:
+    """Grounding of some nodes in detail: mean IoU, Acc@0.5 in both modes, answers without a box."""
+    out = []
+    for n in nodes:
+        g = arms["nodes"][n].get("grounding") or {}
+        out.append({"node": n, "stages": arms["nodes"][n]["stages"], "overrides": " ".join(arms["nodes"][n]["overrides"]),
+                    "mean IoU": g.get("mean_iou"), "Acc@0.5 strict": g.get("acc@0.5 strict"),
+                    "Acc@0.5 compat": g.get("acc@0.5 compat"), "no box": f"{g.get('unparsed')}/{g.get('n')}"})
+    return out
+
+
+def evaluator_agreement(profile: str = "toy", results_dir=None) -> list[dict]:
+    """Both evaluators' mean grades of the same reference and damaged answers (recorded by `tinyrs ablations`)."""
+    rows = load_arms(profile, results_dir).get("evaluator_agreement")
+    return rows or [{"answer": "not recorded (an LLM evaluator: see the judge's own cache and report)"}]

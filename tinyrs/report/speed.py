@@ -1,0 +1,149 @@
+"""Table V's speed and memory, measured on the machine at hand (CPU here, the same code on a GPU).
+
+- Memory of the paper's architectures from their published configurations, on the meta device (no
+  weights are loaded): parameters x 2 bytes (bf16), plus the KV cache of a full context, to compare with
+  the paper's 4.4 GB (2B) and 16.6 GB (7B).
+- Latency per sample and tokens per second: one question at a time (batch 1, greedy), as an edge device
+  answers, for a model without training, after S, and after R answering with reasoning. On the toy
+  profile the 2B / 7B pair is a small and a larger toy model; the larger one is untrained, so it is made
+  to produce exactly as many tokens per answer as the small one did in the same mode (min = max new
+  tokens): both do the same decoding work and only the model size differs.
+"""
+from __future__ import annotations
+
+import resource
+import time
+from pathlib import Path
+
+PAPER_MODELS = {"2B": "Qwen/Qwen2-VL-2B-Instruct", "7B": "Qwen/Qwen2-VL-7B-Instruct"}
+GB = 1e9
+
+
+def published_memory(model_id: str, context_tokens: int = 8192) -> dict:
+    """Parameters and bf16 memory of a published Qwen2-VL configuration, built on the meta device."""
+    from ..train.dryrun import meta_model
+
+    model, config, source = meta_model(model_id)
+    params = sum(p.numel() for p in model.parameters())
+    text = config.text_config
+    head_dim = text.hidden_size // text.num_attention_heads
+    kv_per_token = 2 * text.num_hidden_layers * text.num_key_value_heads * head_dim * 2  # K and V, bf16
+    return {"model": model_id, "source": source, "parameters": params, "weights_gb": params * 2 / GB,
+            "kv_cache_gb": kv_per_token * context_tokens / GB, "context_tokens": context_tokens,
+            "total_gb": (params * 2 + kv_per_token * context_tokens) / GB}
+
+
+def speed_questions(data_root: str | Path, per_benchmark: int = 4) -> list[tuple[str, dict]]:
+    """A fixed mix of questions: a few from each capability (classification, VQA, grounding, knowledge)."""
+    from ..evaluation.run import benchmark_entries
+
+    files = ["cls_AID.json", "RSVQA_LR-presence_RSVQA.json", "VG_DOIR_RSVG_test.json", "LHRS-Bench.json"]
+    return [(f, e) for f in files for e in benchmark_entries(data_root, f, per_benchmark)[1]]
+
+
+def measure_latency(checkpoint, data_root: str | Path, think: str | None = None, max_new_tokens: int = 160,
+                    exact_new_tokens: int | None = None, per_benchmark: int = 4) -> dict:
+    """Milliseconds per sample and tokens per second, one question at a time. `exact_new_tokens` forces
+    every answer to that length (the untrained larger toy model)."""
+    import torch
+
+    from ..evaluation.run import benchmark_images, benchmark_prompt
+    from ..model import load_model, load_processor
+    from ..prompts import REASONING_SYSTEM, THINK_INSTRUCTION
+
+    cuda = torch.cuda.is_available()
+    model = load_model(checkpoint, dtype="bfloat16" if cuda else "float32").to("cuda" if cuda else "cpu").eval()
+    processor = load_processor(checkpoint)
+    system = REASONING_SYSTEM if think == "system" else None
+    suffix = f"\n{THINK_INSTRUCTION}" if think == "instruction" else ""
+    questions = speed_questions(data_root, per_benchmark)
+    length = dict(max_new_tokens=exact_new_tokens, min_new_tokens=exact_new_tokens) if exact_new_tokens else \
+        dict(max_new_tokens=max_new_tokens)
+
+    def answer(f, e):
+        prompt = benchmark_prompt(e, f, system, suffix)
+        text = processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+        inputs = processor(text=[text], images=benchmark_images([e], Path(data_root) / f)[0], return_tensors="pt")
+        inputs = inputs.to(model.device)
+        with torch.no_grad():
+            out = model.generate(**inputs, do_sample=False, top_p=None, top_k=None, temperature=None,
+                                 pad_token_id=processor.tokenizer.pad_token_id, **length)
+        return out.shape[1] - inputs["input_ids"].shape[1]
+
+    answer(*questions[0])  # warm-up
+    if cuda:
+        torch.cuda.synchronize()
+    t0, tokens = time.perf_counter(), 0
+    for f, e in questions:
+        tokens += answer(f, e)
+    if cuda:
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    params = sum(p.numel() for p in model.parameters())
+    return {"checkpoint": str(checkpoint), "think": think, "samples": len(questions),
+            "ms_per_sample": 1000 * seconds / len(questions), "tokens_per_s": tokens / seconds,
+            "mean_new_tokens": tokens / len(questions), "parameters": params,
+            "weights_mb": params * next(model.parameters()).element_size() / 1e6,
+            "device": "cuda" if cuda else f"cpu ({torch.get_num_threads()} threads)",
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+
+
+LARGER_TOY = ["text.hidden_size=192", "text.intermediate_size=512", "text.num_hidden_layers=8",
+              "text.num_attention_heads=4", "vision.depth=4", "vision.embed_dim=128"]
+
+
+def larger_toy_checkpoint(small_checkpoint, out_dir: str | Path, overrides: list[str] | None = None, seed: int = 0) -> Path:
+    """An untrained larger toy Qwen2-VL with the small model's tokenizer and processor (the toy's '7B')."""
+    from ..config import apply_overrides, load_config
+    from ..model import build_toy_model, load_processor, save_checkpoint
+
+    cfg = apply_overrides(load_config("toy", "model"), overrides or LARGER_TOY)
+    processor = load_processor(small_checkpoint)
+    model = build_toy_model(processor.tokenizer, cfg["text"], cfg["vision"], seed)
+    return save_checkpoint(model, processor, out_dir)
+
+
+def measure_table5(profile: str = "toy", data_dir: str | Path | None = None, results_dir: str | Path | None = None,
+                   progress: bool = True, per_benchmark: int | None = None, max_new_tokens: int | None = None) -> dict:
+    """Table V on the machine at hand: published memory of 2B and 7B, and measured latency of the plan's
+    models (`speed` in ablations.yaml; the nodes come from arms.json). Writes `<results>/table5.json`.
+    `per_benchmark` and `max_new_tokens` override the plan's (a short run)."""
+    import json
+
+    from .. import paths
+    from .ablations import is_reasoning, load_arms, load_plan
+
+    plan, arms = load_plan(profile), load_arms(profile, results_dir)
+    spec = plan["speed"]
+    data_dir = Path(data_dir) if data_dir else paths.data_dir(profile)
+    results_dir = Path(results_dir) if results_dir else paths.RESULTS / profile
+    eval_root = data_dir / "eval"
+    think_prompt = plan["evaluation"].get("think_prompt")
+    say = print if progress else (lambda *a, **k: None)
+    n = int(per_benchmark or spec.get("questions_per_benchmark", 4))
+    max_new_tokens = int(max_new_tokens or plan["evaluation"]["max_new_tokens"])
+    rows = []
+    for kind, node in spec["small"].items():
+        think = think_prompt if is_reasoning(plan, node) else None
+        m = measure_latency(arms["nodes"][node]["checkpoint"], eval_root, think, max_new_tokens, per_benchmark=n)
+        rows.append({"size": "small", "kind": kind, "node": node, **m})
+        say(f"small {kind}: {m['ms_per_sample']:.1f} ms/sample, {m['tokens_per_s']:.0f} tokens/s")
+    larger = spec["larger"]
+    if larger == "toy":
+        big = larger_toy_checkpoint(arms["nodes"][spec["small"]["none"]]["checkpoint"], results_dir / "larger_toy")
+        for row in list(rows):
+            think = row["think"]
+            m = measure_latency(big, eval_root, think, exact_new_tokens=max(1, round(row["mean_new_tokens"])),
+                                per_benchmark=n)
+            rows.append({"size": "larger", "kind": row["kind"], "node": None, "forced_length_of": row["node"], **m})
+            say(f"larger {row['kind']}: {m['ms_per_sample']:.1f} ms/sample, {m['tokens_per_s']:.0f} tokens/s")
+    else:
+        for kind, ck in larger.items():
+            if ck:
+                think = think_prompt if kind == "reasoning" else None
+                rows.append({"size": "larger", "kind": kind, "node": None,
+                             **measure_latency(ck, eval_root, think, max_new_tokens, per_benchmark=n)})
+    result = {"profile": profile, "published": {size: published_memory(mid) for size, mid in PAPER_MODELS.items()},
+              "measured": rows}
+    (results_dir / "table5.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    return result
