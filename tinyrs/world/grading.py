@@ -118,7 +118,11 @@ class RulesJudge:
         if scene is None:
             self.failures.append({"question": question[:200], "error": f"no scene for image {image}"})
             return None
-        return grade_answer(scene, answer) / 10.0
+        return self.grade(scene, answer) / 10.0
+
+    @staticmethod
+    def grade(scene: Scene, answer: str) -> float:
+        return grade_answer(scene, answer)
 
 
 def overlap_grade(scene: Scene, answer: str) -> float:
@@ -149,12 +153,9 @@ class OverlapJudge(RulesJudge):
 
     name = "overlap"
 
-    def score(self, question: str, answer: str, image) -> float | None:
-        scene = self.scenes.get(image)
-        if scene is None:
-            self.failures.append({"question": question[:200], "error": f"no scene for image {image}"})
-            return None
-        return overlap_grade(scene, answer) / 10.0
+    @staticmethod
+    def grade(scene: Scene, answer: str) -> float:
+        return overlap_grade(scene, answer)
 
 
 def damaged_answers(scene: Scene, truth: str) -> dict[str, str]:
