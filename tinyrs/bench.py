@@ -72,15 +72,12 @@ def eval_throughput(checkpoint: str | Path, data_root: str | Path, benchmark: st
     think: ask as a reasoning model is asked ("instruction" or "system"), so answers carry their reasoning."""
     from .evaluation.benchmarks import BY_NAME
     from .evaluation.generate import generate
-    from .evaluation.run import benchmark_entries, benchmark_images, benchmark_prompt
+    from .evaluation.run import benchmark_entries, benchmark_images, benchmark_prompt, think_prompting
     from .model import load_model, load_processor
-
-    from .prompts import REASONING_SYSTEM, THINK_INSTRUCTION
 
     bench = BY_NAME[benchmark]
     path, entries = benchmark_entries(data_root, bench.file, n)
-    system = REASONING_SYSTEM if think == "system" else None
-    suffix = f"\n{THINK_INSTRUCTION}" if think == "instruction" else ""
+    system, suffix = think_prompting(think)
     prompts = [benchmark_prompt(e, bench.file, system, suffix) for e in entries]
     images = benchmark_images(entries, path)
     model, processor = load_model(checkpoint), load_processor(checkpoint)

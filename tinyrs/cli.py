@@ -157,17 +157,15 @@ def cmd_eval(args):
 
 
 def cmd_rescore(args):
-    from .evaluation.harness import rescore, scores_table
+    from .evaluation.benchmarks import OPEN_ENDED
+    from .evaluation.harness import predictions_folder, recorded_data_root, rescore, scores_table
     from .report.tables import text_table
 
-    pred = Path(args.predictions)
-    record = (pred if (pred / "eval.json").exists() else pred.parent) / "eval.json"
+    pred = predictions_folder(args.predictions)
     judge = None
-    if any(p.stem == "open_ended_QA" for p in pred.rglob("*.jsonl")):
-        import json as _json
-
-        root = Path(args.data_root or (_json.loads(record.read_text())["data_root"] if record.exists() else "."))
-        judge = _judge(args, root, record.parent / "judge_cache")
+    if (pred / f"{OPEN_ENDED.stem}.jsonl").exists():
+        root = Path(args.data_root or recorded_data_root(pred) or ".")
+        judge = _judge(args, root, pred.parent / "judge_cache")
     r = rescore(args.predictions, _modes(args.mode), judge=judge, data_root=args.data_root)
     print(text_table(scores_table(r)))
     if args.out:
@@ -233,6 +231,12 @@ def cmd_reproduce(args):
 
 
 # --- the parser -----------------------------------------------------------------------------------
+
+def _add_judge_args(parser):
+    """Which judge grades open-ended QA: the profile's LLM config and its section."""
+    parser.add_argument("--profile", choices=["toy", "paper"], default="toy", help="whose LLM config grades open-ended QA")
+    parser.add_argument("--judge", default="judge", help="the LLM config section of the open-ended judge (default: judge)")
+
 
 def _add_results_args(parser):
     """The profile, the data build and the results folder that the table commands read and write."""
@@ -366,8 +370,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="auto: vLLM where it is installed and a GPU is visible, else transformers")
     ev.add_argument("--overwrite", action="store_true",
                     help="OUT holds predictions of another model or settings: delete them and start afresh")
-    ev.add_argument("--profile", choices=["toy", "paper"], default="toy", help="whose LLM config grades open-ended QA")
-    ev.add_argument("--judge", default="judge", help="the LLM config section of the open-ended judge (default: judge)")
+    _add_judge_args(ev)
     ev.add_argument("--no-progress", action="store_true")
     ev.set_defaults(func=cmd_eval)
     rs = sub.add_parser("rescore", help="score saved predictions again, without the model",
@@ -376,8 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
     rs.add_argument("--mode", choices=["strict", "compat", "both"], default="both")
     rs.add_argument("--out", help="also write the scores JSON here")
     rs.add_argument("--data-root", help="the evaluation files' folder, for the judge's images (default: from eval.json)")
-    rs.add_argument("--profile", choices=["toy", "paper"], default="toy", help="whose LLM config grades open-ended QA")
-    rs.add_argument("--judge", default="judge", help="the LLM config section of the open-ended judge (default: judge)")
+    _add_judge_args(rs)
     rs.set_defaults(func=cmd_rescore)
 
     bench = sub.add_parser("bench", help="benchmarks: rollout and evaluation throughput", description="Measurements.")

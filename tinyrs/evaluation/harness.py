@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .benchmarks import ALL_BENCHMARKS, BENCHMARKS, BY_FILE, BY_NAME
-from .run import benchmark_entries, benchmark_images, benchmark_prompt, prediction_row
+from .run import benchmark_entries, benchmark_images, benchmark_prompt, prediction_row, think_prompting
 from .scoring import MODES, capability_averages, judge_grades, score_rows
 
 GROUP_ALIASES = {"cls": "CLS", "vqa": "VQA", "vg": "Ground.", "lhrs": "Gen. Know.", "open": "Open-ended"}
@@ -60,9 +60,6 @@ def _prediction_rows(path: Path) -> dict[int, dict]:
                 continue
             rows[int(r["index"])] = r
     return rows
-
-
-THINK_PROMPTS = ("system", "instruction")
 
 
 def predict_benchmark(engine, data_root: Path, bench, out: Path, limit: int | None, system: str | None,
@@ -142,12 +139,10 @@ def evaluate(model_path: str | Path, data_root: str | Path, out: str | Path, ben
     chain never sees a system prompt in training, and a tiny model does not generalise to one).
     backend: "auto" (vLLM where installed with a GPU, else transformers), "vllm" or "transformers".
     judge: grades the open-ended benchmark (an object with `score(question, answer, image)`)."""
-    from ..prompts import REASONING_SYSTEM, THINK_INSTRUCTION
     from ..train.runs import fingerprint
     from .generate import load_engine
 
-    if think not in (None, *THINK_PROMPTS):
-        raise ValueError(f"think must be None or one of {THINK_PROMPTS}, not {think!r}")
+    system, suffix = think_prompting(think)
 
     data_root, out = Path(data_root), Path(out)
     chosen = select_benchmarks(benchmarks or ["all"])
@@ -158,8 +153,6 @@ def evaluate(model_path: str | Path, data_root: str | Path, out: str | Path, ben
     _check_record(out, {"model": str(model_path), "model_sha256": fingerprint(model_path), "think": think,
                         "max_new_tokens": max_new_tokens, "data_root": str(data_root.resolve())}, overwrite)
     engine = load_engine(model_path, backend)
-    system = REASONING_SYSTEM if think == "system" else None
-    suffix = f"\n{THINK_INSTRUCTION}" if think == "instruction" else ""
     t0 = time.time()
     rows = {b.file: predict_benchmark(engine, data_root, b, out, limit, system, max_new_tokens,
                                       batch_size, progress, suffix) for b in chosen}
@@ -171,13 +164,23 @@ def evaluate(model_path: str | Path, data_root: str | Path, out: str | Path, ben
     return result
 
 
+def predictions_folder(path: str | Path) -> Path:
+    """`<out>/predictions` given `<out>` or that folder itself."""
+    d = Path(path)
+    return d / "predictions" if (d / "predictions").is_dir() else d
+
+
+def recorded_data_root(predictions_dir: str | Path) -> str | None:
+    """The evaluation files' folder that `<out>/eval.json` names (None without a record)."""
+    record = predictions_folder(predictions_dir).parent / "eval.json"
+    return json.loads(record.read_text()).get("data_root") if record.exists() else None
+
+
 def rescore(predictions_dir: str | Path, modes=MODES, judge=None, data_root: str | Path | None = None) -> dict:
     """Scores from saved predictions (`<out>/predictions/*.jsonl` or that folder itself), no model needed.
     Open-ended predictions need a `judge` and the evaluation files' folder (default: the one eval.json names)."""
-    d = Path(predictions_dir)
-    d = d / "predictions" if (d / "predictions").is_dir() else d
-    if data_root is None and (d.parent / "eval.json").exists():
-        data_root = json.loads((d.parent / "eval.json").read_text()).get("data_root")
+    d = predictions_folder(predictions_dir)
+    data_root = data_root or recorded_data_root(d)
     by_stem = {b.stem: b.file for b in ALL_BENCHMARKS}
     rows = {}
     for p in sorted(d.glob("*.jsonl")):

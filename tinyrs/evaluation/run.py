@@ -23,6 +23,20 @@ def benchmark_prompt(entry: dict, file: str, system: str | None = None, suffix: 
     return user_prompt(human_text(entry) + suffix, BY_FILE[file].tag, system)
 
 
+THINK_PROMPTS = ("system", "instruction")
+
+
+def think_prompting(think: str | None) -> tuple[str | None, str]:
+    """(system prompt, question suffix) for asking a model: None, a plain model; "system", the released
+    harness's reasoning system prompt; "instruction", the GRPO think instruction after the question."""
+    from ..prompts import REASONING_SYSTEM, THINK_INSTRUCTION
+
+    if think not in (None, *THINK_PROMPTS):
+        raise ValueError(f"think must be None or one of {THINK_PROMPTS}, not {think!r}")
+    system = REASONING_SYSTEM if think == "system" else None
+    return system, (f"\n{THINK_INSTRUCTION}" if think == "instruction" else "")
+
+
 def benchmark_images(entries: list[dict], path: Path) -> list[list]:
     return [[load_rgb(resolve_eval_image(e, path))] for e in entries]
 

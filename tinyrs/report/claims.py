@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-CAPS = ("CLS", "VQA", "Ground.", "Gen. Know.")
+from .paper import CAPABILITIES as CAPS
+
 MARGIN = 0.5  # points (percent): a smaller difference counts as "no change"
 
 

@@ -9,6 +9,7 @@ from PIL import ImageDraw
 
 from ..data.images import load_rgb
 from ..paths import FIGURES
+from .paper import CAPABILITIES
 
 
 def save_figure(fig, stem: str, rows: list[dict] | None = None, folder: str | Path | None = None) -> list[Path]:
@@ -210,7 +211,7 @@ def plot_scores_by_mode(results: dict[str, dict]):
 
 
 def plot_paper_vs_toy(paper: list[dict], toy: list[dict], title: str, label: str = "row",
-                      caps=("CLS", "VQA", "Ground.", "Gen. Know.")):
+                      caps=CAPABILITIES):
     """A table as grouped bars: the paper's rows (left) beside the toy run's rows (right), one bar per
     capability. paper / toy: rows with `label` and the capability columns (percent)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.3), sharey=True)

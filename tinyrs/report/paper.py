@@ -90,7 +90,3 @@ def check_paper() -> list[dict]:
                         "computed": a[cap], "exact": a[cap], "ok": a[cap] == b[cap], "within_rounding": a[cap] == b[cap]})
     return out
 
-
-def paper_flags() -> list[dict]:
-    """The checks that fail: reported values the rows do not give."""
-    return [c for c in check_paper() if not c["ok"]]

@@ -63,22 +63,6 @@ def table5_rows(profile: str = "toy", results_dir=None) -> list[dict]:
     return rows
 
 
-def published_memory_rows(profile: str = "toy", results_dir=None) -> list[dict]:
-    """Memory of Qwen2-VL-2B and -7B from their published configurations (meta device) beside the paper's."""
-    import json
-    from pathlib import Path
-
-    from .. import paths
-    from .paper import cell
-
-    t5 = json.loads((Path(results_dir or paths.RESULTS / profile) / "table5.json").read_text())
-    return [{"model": m["model"], "parameters (B)": round(m["parameters"] / 1e9, 3), "bf16 weights GB": round(m["weights_gb"], 2),
-             f"+ KV cache, {m['context_tokens']} tokens": round(m["kv_cache_gb"], 2),
-             "paper Mem. (no reasoning)": cell("V", f"{size} trained", "Mem."),
-             "paper Mem. (reasoning)": cell("V", f"{size} reasoning", "Mem.")}
-            for size, m in t5["published"].items()]
-
-
 def table5_claims(profile: str = "toy", results_dir=None) -> list[dict]:
     """Table V's claims on the paper's numbers (2B vs 7B) and on the reproduction (small vs larger)."""
     from .paper import cell

@@ -47,15 +47,13 @@ def measure_latency(checkpoint, data_root: str | Path, think: str | None = None,
     every answer to that length (the untrained larger toy model)."""
     import torch
 
-    from ..evaluation.run import benchmark_images, benchmark_prompt
+    from ..evaluation.run import benchmark_images, benchmark_prompt, think_prompting
     from ..model import load_model, load_processor
-    from ..prompts import REASONING_SYSTEM, THINK_INSTRUCTION
 
     cuda = torch.cuda.is_available()
     model = load_model(checkpoint, dtype="bfloat16" if cuda else "float32").to("cuda" if cuda else "cpu").eval()
     processor = load_processor(checkpoint)
-    system = REASONING_SYSTEM if think == "system" else None
-    suffix = f"\n{THINK_INSTRUCTION}" if think == "instruction" else ""
+    system, suffix = think_prompting(think)
     questions = speed_questions(data_root, per_benchmark)
     length = dict(max_new_tokens=exact_new_tokens, min_new_tokens=exact_new_tokens) if exact_new_tokens else \
         dict(max_new_tokens=max_new_tokens)

@@ -1,6 +1,8 @@
 """Plain-text tables: deterministic output that nbval can compare."""
 from __future__ import annotations
 
+from .paper import CAPABILITIES as CAPS  # the four capability columns every table shares
+
 
 def _fmt(v, digits: int) -> str:
     if isinstance(v, float):
@@ -20,8 +22,6 @@ def text_table(rows: list[dict], columns: list[str] | None = None, digits: int =
 
 
 # --- the paper's tables reproduced from a run's results (results/<profile>/arms.json) -----------------
-
-CAPS = ("CLS", "VQA", "Ground.", "Gen. Know.")
 
 
 def node_capabilities(node: dict, mode: str) -> dict[str, float | None]:
@@ -51,7 +51,7 @@ def reproduced_table1(arms: dict, plan: dict) -> list[dict]:
                 row[f"{name} {mode}"] = None if v is None else round(100 * v, 1)
         rows.append(row)
 
-    for group in ("CLS", "VQA", "Ground.", "Gen. Know."):
+    for group in CAPS:
         members = [b for b in BENCHMARKS if b.group == group]
         for b in members:
             add(group, b.name, lambda n, m, f=b.file: n["benchmarks"].get(f, {}).get(m))

@@ -62,6 +62,11 @@ def _mentions(text: str, word: str) -> list[int]:
     return hits
 
 
+def _affirmed(text: str, tokens: list[str], kind: str) -> bool:
+    """The answer says a `kind` is there: a mention not preceded by a negation ("no ships") within 4 words."""
+    return any(not any(t in NEGATIONS for t in tokens[max(0, i - 4):i]) for i in _mentions(text, kind))
+
+
 def _number_before(tokens: list[str], i: int) -> int | None:
     for t in tokens[max(0, i - 3):i][::-1]:
         if t.isdigit():
@@ -92,14 +97,7 @@ def grade_answer(scene: Scene, answer: str) -> float:
                 stated += 1
                 right += n == scene.count(kind)
     count_score = right / stated if stated else 0.5  # no number stated: neither credit nor blame
-    invented = 0
-    for kind in OBJECTS:
-        if kind in present:
-            continue
-        for i in _mentions(text, kind):
-            if not any(t in NEGATIONS for t in tokens[max(0, i - 4):i]):
-                invented += 1
-                break
+    invented = sum(_affirmed(text, tokens, kind) for kind in OBJECTS if kind not in present)
     faithful = max(0.0, 1.0 - invented / 2)
     return round(10 * (0.3 * class_named + 0.3 * recall + 0.2 * count_score + 0.2 * faithful), 3)
 
@@ -137,10 +135,7 @@ def overlap_grade(scene: Scene, answer: str) -> float:
     truth = {("class", scene.scene_class), ("setting", scene.setting)} | {("kind", k) for k in scene.kinds_present()}
     stated = {("class", c) for c in SCENE_CLASSES if any(_mentions(text, w) or w in text for w in CLASS_WORDS[c])}
     stated |= {("setting", s) for s in ("rural", "urban") if s in tokens}
-    for kind in OBJECTS:
-        hits = _mentions(text, kind)
-        if any(not any(t in NEGATIONS for t in tokens[max(0, i - 4):i]) for i in hits):
-            stated.add(("kind", kind))
+    stated |= {("kind", kind) for kind in OBJECTS if _affirmed(text, tokens, kind)}
     if not stated:
         return 0.0
     right = len(stated & truth)
