@@ -94,7 +94,8 @@ def test_03_to_07_training_notebooks(toy_build, tmp_path):
     assert "of random predictions get the released reward 1.0" in outputs_text(nb)
     nb = run("07_stage_R_grpo.ipynb", tmp_path, probe_prompts=4, grounding_limit=4,
              **{**common, "overrides": common["overrides"] + ["max_completion_length=16"]})
-    assert "start of R" in outputs_text(nb) and "after R" in outputs_text(nb)
+    text = outputs_text(nb)
+    assert "start of R" in text and "after R" in text and "IoU, other image" in text and "untrained twin" in text
     nb = run("08_evaluation.ipynb", tmp_path, data_dir=common["data_dir"], runs_root=common["runs_root"],
              figures_dir=common["figures_dir"], results_dir=str(tmp_path / "eval"), limit=2, max_new_tokens=8)
     text = outputs_text(nb)

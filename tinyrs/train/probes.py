@@ -4,6 +4,8 @@
   prompts, greedy or sampled with stage R's settings; the same reward functions as training.
 - `grounding_probe`: mean IoU and Acc@0.5 on the toy DIOR-RSVG, asked as stage R asks.
 - `scene_naming_rate`: how often a caption names the right scene class (stage P's visible effect).
+- `image_token_spread`: how much an image's tokens differ from one another where the vision tower hands
+  them to the LLM (why the toy model cannot tell where things are: notebook 07).
 """
 from __future__ import annotations
 
@@ -89,9 +91,11 @@ def reward_probe(checkpoint, build_dir: str | Path, n: int = 48, sample: bool = 
 
 
 def grounding_probe(checkpoint, eval_root: str | Path, limit: int = 100, instruction: bool = True,
-                    max_new_tokens: int = 128, samples: int = 0, seed: int = 0) -> dict:
+                    max_new_tokens: int = 128, samples: int = 0, seed: int = 0, other_images: bool = False) -> dict:
     """Mean IoU and Acc@0.5 on the toy DIOR-RSVG, with the question asked as stage R asks it: greedy
-    (samples=0) or over `samples` completions per question sampled as in stage R (what GRPO optimises)."""
+    (samples=0) or over `samples` completions per question sampled as in stage R (what GRPO optimises).
+    other_images=True is a control: each question is shown the next question's image, so the IoU that
+    remains is what the boxes get from the words alone."""
     from ..evaluation.run import benchmark_entries, benchmark_images, benchmark_prompt, prediction_row
     from ..evaluation.scoring import score_rows
 
@@ -101,6 +105,8 @@ def grounding_probe(checkpoint, eval_root: str | Path, limit: int = 100, instruc
     suffix = f"\n{THINK_INSTRUCTION}" if instruction else ""
     prompts = [benchmark_prompt(e, file, suffix=suffix) for e in entries]
     images = benchmark_images(entries, path)
+    if other_images:
+        images = images[1:] + images[:1]
     if samples:
         prompts, images, entries = prompts * samples, images * samples, entries * samples
     texts = complete(model, processor, prompts, images, bool(samples), max_new_tokens, seed)
@@ -122,3 +128,25 @@ def scene_naming_rate(checkpoint, build_dir: str | Path, n: int = 60) -> dict:
     hits = sum(SCENE_PHRASES[s["scene_class"]] in t for s, t in zip(scenes, texts))
     return {"images": len(scenes), "named_correctly": hits, "rate": hits / max(1, len(scenes)),
             "chance": 1 / len(SCENE_PHRASES), "examples": list(zip([s["scene_class"] for s in scenes[:3]], texts[:3]))}
+
+
+
+@torch.no_grad()
+def image_token_spread(checkpoint, eval_root: str | Path, limit: int = 20) -> dict:
+    """How distinct an image's tokens are where the vision tower hands them to the LLM (the merger's
+    output), over the first `limit` toy DIOR-RSVG images: `spread` = |per-dimension std over the image's
+    tokens| / |its mean token| (0: every token is the same vector, and attention cannot single out a
+    place), and `norm_ratio` = mean image-token norm / mean text-embedding norm."""
+    from ..evaluation.run import benchmark_entries, benchmark_images
+
+    model, processor = _load(checkpoint)
+    path, entries = benchmark_entries(eval_root, "VG_DOIR_RSVG_test.json", limit)
+    spreads, norms = [], []
+    for (img,) in benchmark_images(entries, path):
+        inputs = processor.image_processor(images=[img], return_tensors="pt")
+        tokens = model.model.visual(inputs["pixel_values"], grid_thw=inputs["image_grid_thw"]).pooler_output
+        spreads.append((tokens.std(0).norm() / tokens.mean(0).norm()).item())
+        norms.append(tokens.norm(dim=-1).mean().item())
+    text_norm = model.get_input_embeddings().weight.norm(dim=-1).mean().item()
+    return {"images": len(spreads), "spread": sum(spreads) / len(spreads),
+            "norm_ratio": sum(norms) / len(norms) / text_norm}
