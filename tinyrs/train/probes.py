@@ -5,7 +5,7 @@
 - `grounding_probe`: mean IoU and Acc@0.5 on the toy DIOR-RSVG, asked as stage R asks.
 - `scene_naming_rate`: how often a caption names the right scene class (stage P's visible effect).
 - `image_token_spread`: how much an image's tokens differ from one another where the vision tower hands
-  them to the LLM (why the toy model cannot tell where things are: notebook 07).
+  them to the LLM (notebook 07 asks whether the vision features are what limits toy grounding).
 """
 from __future__ import annotations
 
@@ -128,7 +128,6 @@ def scene_naming_rate(checkpoint, build_dir: str | Path, n: int = 60) -> dict:
     hits = sum(SCENE_PHRASES[s["scene_class"]] in t for s, t in zip(scenes, texts))
     return {"images": len(scenes), "named_correctly": hits, "rate": hits / max(1, len(scenes)),
             "chance": 1 / len(SCENE_PHRASES), "examples": list(zip([s["scene_class"] for s in scenes[:3]], texts[:3]))}
-
 
 
 @torch.no_grad()
