@@ -17,9 +17,12 @@ from ..data.build import image_root_of
 from ..data.hf import answer_type_of, to_messages
 from ..data.images import load_rgb
 from ..data.vhm import read_json_list, read_jsonl, resolve_train_image
+from ..evaluation.benchmarks import BY_NAME
 from ..model import load_model, load_processor
 from ..prompts import THINK_INSTRUCTION
 from ..rewards import format_reward, make_accuracy_reward
+
+GROUNDING_FILE = BY_NAME["DIOR-RSVG"].file  # the toy DIOR-RSVG the grounding probes ask
 
 
 def _load(checkpoint):
@@ -100,7 +103,7 @@ def grounding_probe(checkpoint, eval_root: str | Path, limit: int = 100, instruc
     from ..evaluation.scoring import score_rows
 
     model, processor = _load(checkpoint)
-    file = "VG_DOIR_RSVG_test.json"
+    file = GROUNDING_FILE
     path, entries = benchmark_entries(eval_root, file, limit)
     suffix = f"\n{THINK_INSTRUCTION}" if instruction else ""
     prompts = [benchmark_prompt(e, file, suffix=suffix) for e in entries]
@@ -139,7 +142,7 @@ def image_token_spread(checkpoint, eval_root: str | Path, limit: int = 20) -> di
     from ..evaluation.run import benchmark_entries, benchmark_images
 
     model, processor = _load(checkpoint)
-    path, entries = benchmark_entries(eval_root, "VG_DOIR_RSVG_test.json", limit)
+    path, entries = benchmark_entries(eval_root, GROUNDING_FILE, limit)
     spreads, norms = [], []
     for (img,) in benchmark_images(entries, path):
         inputs = processor.image_processor(images=[img], return_tensors="pt")
