@@ -1,4 +1,4 @@
-"""The stage notebooks' quick probes: the image-token spread and the grounding control."""
+"""The stage notebooks' quick probes: the image-token spread, the grounding control, loading once."""
 from __future__ import annotations
 
 import math
@@ -30,3 +30,13 @@ def test_grounding_probe_and_its_other_image_control(toy_checkpoint, toy_build, 
 
     r = grounding_probe(toy_checkpoint, toy_build / "eval", limit=3, max_new_tokens=8, other_images=other_images)
     assert r["samples"] == 3 and 0.0 <= r["mean_iou"] <= 1.0
+
+
+def test_a_checkpoint_loaded_once_probes_like_its_path(toy_checkpoint, toy_build):
+    from tinyrs.train.probes import grounding_probe, load, reward_probe
+
+    pair = load(toy_checkpoint)
+    assert load(pair) is pair
+    for probe, kw in ((grounding_probe, dict(eval_root=toy_build / "eval", limit=3, max_new_tokens=8, samples=2)),
+                      (reward_probe, dict(build_dir=toy_build, n=3, max_new_tokens=8))):
+        assert probe(pair, **kw) == probe(toy_checkpoint, **kw)

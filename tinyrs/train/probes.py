@@ -6,6 +6,9 @@
 - `scene_naming_rate`: how often a caption names the right scene class (stage P's visible effect).
 - `image_token_spread`: how much an image's tokens differ from one another where the vision tower hands
   them to the LLM (notebook 07 asks whether the vision features are what limits toy grounding).
+
+Each probe takes a checkpoint (path or hub id) or what `load` returns, so a notebook that probes one
+checkpoint several times loads it once (a 2B model takes minutes to load).
 """
 from __future__ import annotations
 
@@ -25,7 +28,10 @@ from ..rewards import format_reward, make_accuracy_reward
 GROUNDING_FILE = BY_NAME["DIOR-RSVG"].file  # the toy DIOR-RSVG the grounding probes ask
 
 
-def _load(checkpoint):
+def load(checkpoint) -> tuple:
+    """(model in eval mode, processor) of a checkpoint; a pair already loaded is returned as it is."""
+    if isinstance(checkpoint, tuple):
+        return checkpoint
     model, processor = load_model(checkpoint), load_processor(checkpoint)
     model.eval()
     return model, processor
@@ -71,7 +77,7 @@ def reward_probe(checkpoint, build_dir: str | Path, n: int = 48, sample: bool = 
                  max_new_tokens: int = 128) -> dict:
     """Mean format, accuracy and total reward (the training reward functions) on n VHM-RL prompts."""
     build_dir = Path(build_dir)
-    model, processor = _load(checkpoint)
+    model, processor = load(checkpoint)
     entries, prompts, images = rl_prompts(build_dir, n)
     texts = complete(model, processor, prompts, images, sample, max_new_tokens, seed)
     meta_path = build_dir / "qa_meta.jsonl"
@@ -102,7 +108,7 @@ def grounding_probe(checkpoint, eval_root: str | Path, limit: int = 100, instruc
     from ..evaluation.run import benchmark_entries, benchmark_images, benchmark_prompt, prediction_row
     from ..evaluation.scoring import score_rows
 
-    model, processor = _load(checkpoint)
+    model, processor = load(checkpoint)
     file = GROUNDING_FILE
     path, entries = benchmark_entries(eval_root, file, limit)
     suffix = f"\n{THINK_INSTRUCTION}" if instruction else ""
@@ -123,7 +129,7 @@ def scene_naming_rate(checkpoint, build_dir: str | Path, n: int = 60) -> dict:
     from ..world.language import SCENE_PHRASES
 
     build_dir = Path(build_dir)
-    model, processor = _load(checkpoint)
+    model, processor = load(checkpoint)
     scenes = [s for s in read_jsonl(build_dir / "scenes.jsonl") if s["split"].startswith("eval/cls_NWPU")][:n]
     prompts = [[{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Describe this image."}]}]
                for _ in scenes]
@@ -141,7 +147,7 @@ def image_token_spread(checkpoint, eval_root: str | Path, limit: int = 20) -> di
     place), and `norm_ratio` = mean image-token norm / mean text-embedding norm."""
     from ..evaluation.run import benchmark_entries, benchmark_images
 
-    model, processor = _load(checkpoint)
+    model, processor = load(checkpoint)
     path, entries = benchmark_entries(eval_root, GROUNDING_FILE, limit)
     spreads, norms = [], []
     for (img,) in benchmark_images(entries, path):
