@@ -9,18 +9,18 @@ import torch
 
 def test_image_token_spread_measures_the_merger_output(toy_checkpoint, toy_build):
     from tinyrs.evaluation.run import benchmark_entries, benchmark_images
-    from tinyrs.model import load_model, load_processor
-    from tinyrs.train.probes import image_token_spread
+    from tinyrs.train.probes import GROUNDING_FILE, image_token_spread, load
 
-    r = image_token_spread(toy_checkpoint, toy_build / "eval", limit=3)
+    loaded = load(toy_checkpoint)
+    r = image_token_spread(loaded, toy_build / "eval", limit=3)
     assert r["images"] == 3 and 0 < r["spread"] < 100 and r["norm_ratio"] > 0
     # recomputed by hand for the first image: std over its tokens against the mean token
-    model, processor = load_model(toy_checkpoint), load_processor(toy_checkpoint)
-    path, entries = benchmark_entries(toy_build / "eval", "VG_DOIR_RSVG_test.json", 1)
+    model, processor = loaded
+    path, entries = benchmark_entries(toy_build / "eval", GROUNDING_FILE, 1)
     inputs = processor.image_processor(images=benchmark_images(entries, path)[0], return_tensors="pt")
     with torch.no_grad():
         tokens = model.model.visual(inputs["pixel_values"], grid_thw=inputs["image_grid_thw"]).pooler_output
-    one = image_token_spread(toy_checkpoint, toy_build / "eval", limit=1)["spread"]
+    one = image_token_spread(loaded, toy_build / "eval", limit=1)["spread"]
     assert math.isclose(one, (tokens.std(0).norm() / tokens.mean(0).norm()).item(), rel_tol=1e-4)
 
 
