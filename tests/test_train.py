@@ -162,6 +162,13 @@ def test_paper_dry_run_without_a_gpu(train_env, capsys):
                  "--set", f"data_dir={train_env['data']}", "--set", "strategy=ddp"]) == 0
     r7 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert 8.2e9 < r7["parameters"]["total"] < 8.4e9 and r7["memory_per_gpu"]["model_states_gib"] > 120
+    # the printed launch trains what was checked: the same start and overrides
+    assert r7["launch"].endswith(f"-m tinyrs.train P --config paper --init Qwen/Qwen2-VL-7B-Instruct "
+                                 f"--set data_dir={train_env['data']} --set strategy=ddp")
+    # a mistyped trainer field fails here, not after the cluster job starts
+    assert main(["train", "S", "--config", "paper", "--dry-run", "--set", f"data_dir={train_env['data']}",
+                 "--set", "learnig_rate=1e-5"]) == 2
+    assert "unknown SFTConfig field(s) ['learnig_rate']" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -192,3 +199,16 @@ def test_resume_skips_a_checkpoint_whose_save_was_interrupted(tmp_path):
     assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-6")
     assert not (tmp_path / "checkpoint-9").exists()
     assert last_complete_checkpoint(tmp_path / "none") is None
+
+
+def test_init_names_a_folder_a_stage_or_a_hub_id(tmp_path):
+    from tinyrs.train.runs import resolve_init
+
+    assert resolve_init("Qwen/Qwen2-VL-2B-Instruct", tmp_path) == "Qwen/Qwen2-VL-2B-Instruct"
+    (tmp_path / "ckpt").mkdir()
+    assert resolve_init(str(tmp_path / "ckpt"), tmp_path) == str(tmp_path / "ckpt")
+    for missing in (str(tmp_path / "nothing"), "./nothing", "runs/S/nothing"):  # paths, not hub ids
+        with pytest.raises(FileNotFoundError, match="no such checkpoint folder"):
+            resolve_init(missing, tmp_path)
+    with pytest.raises(FileNotFoundError, match="no finished run of stage S"):
+        resolve_init("S", tmp_path)

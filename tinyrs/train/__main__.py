@@ -31,7 +31,9 @@ def run(args) -> int:
         recipe = load_recipe(args.stage, args.config, args.set)
         if args.init:
             recipe["init"] = args.init
-        report = dry_run(recipe)
+        train_args = [args.stage, "--config", args.config, *(["--init", args.init] if args.init else []),
+                      *[a for item in args.set or [] for a in ("--set", item)]]
+        report = dry_run(recipe, train_args)
         print(format_dry_run(report))
         print(json.dumps(report, default=str))
         return 0

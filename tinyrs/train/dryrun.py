@@ -15,13 +15,14 @@ planning estimate, not a measurement.
 from __future__ import annotations
 
 import math
+import shlex
 from pathlib import Path
 
 from .. import paths
 from ..config import CONFIGS
 from ..data.vhm import read_training_file
 from ..model import PUBLISHED, QWEN2VL_2B, QWEN2VL_7B, count_parameters
-from .recipes import STAGES, load_recipe
+from .recipes import STAGES, check_trainer_fields, load_recipe
 
 GIB = 1024 ** 3
 
@@ -71,8 +72,11 @@ def memory_estimate(params: int, strategy: str, gpus: int, tokens_per_gpu: int, 
             "activations_gib": activations / GIB, "total_gib": total / GIB}
 
 
-def dry_run(recipe: dict) -> dict:
+def dry_run(recipe: dict, train_args: list[str] | None = None) -> dict:
+    """The dry-run report; `train_args` are the `tinyrs.train` arguments the printed launch command passes on
+    (the stage, --config, --init, --set as given), so that it trains what was checked."""
     stage, kind = recipe["stage"], recipe["kind"]
+    check_trainer_fields(kind, recipe.get("trainer") or {})
     init = recipe.get("init")
     model, config, source = meta_model(chain_root(recipe, recipe.get("profile", "paper")))
     params = count_parameters(model)
@@ -105,7 +109,8 @@ def dry_run(recipe: dict) -> dict:
     launch = (f"accelerate launch --config_file {CONFIGS / 'accelerate' / f'{strategy}.yaml'} "
               f"--num_processes {gpus} --num_machines {nodes}" +
               (" --machine_rank $SLURM_NODEID --main_process_ip $MASTER_ADDR --main_process_port $MASTER_PORT"
-               if nodes > 1 else "") + f" -m tinyrs.train {stage} --config {recipe.get('profile', 'paper')}")
+               if nodes > 1 else "") + " -m tinyrs.train " +
+              shlex.join(train_args or [stage, "--config", recipe.get("profile", "paper")]))
     return {"stage": stage, "kind": kind, "model_source": source, "init": init, "parameters": params,
             "train_file": str(train_file), "entries": report.valid, "entries_per_epoch": n,
             "schema_problems": report.total - report.valid, "gpus": gpus, "nodes": nodes, "strategy": strategy,

@@ -62,9 +62,7 @@ def load_recipe(stage: str, config: str = "toy", overrides: list[str] | None = N
 def trainer_config(kind: str, output_dir: str | Path, fields: dict, **defaults):
     """SFTConfig / GRPOConfig from the recipe's trainer fields; an unknown field is a clear error."""
     import torch
-    from trl import GRPOConfig, SFTConfig
 
-    cls = SFTConfig if kind in ("sft", "base") else GRPOConfig
     cuda = torch.cuda.is_available()
     base = dict(output_dir=str(output_dir), report_to=[], use_cpu=not cuda, bf16=cuda, save_strategy="steps",
                 save_total_limit=2, dataloader_num_workers=0, activation_checkpointing=False, seed=0)
@@ -72,8 +70,16 @@ def trainer_config(kind: str, output_dir: str | Path, fields: dict, **defaults):
         base.update(max_length=None, completion_only_loss=True)
     base.update(defaults)
     base.update(fields)
-    valid = set(cls.__dataclass_fields__)
-    unknown = sorted(set(base) - valid)
+    return check_trainer_fields(kind, base)(**base)
+
+
+def check_trainer_fields(kind: str, fields: dict):
+    """The stage's TRL config class (SFTConfig or GRPOConfig); a clear error for a field it does not have
+    (a typo in --set, say), also on --dry-run, before a cluster job is queued."""
+    from trl import GRPOConfig, SFTConfig
+
+    cls = SFTConfig if kind in ("sft", "base") else GRPOConfig
+    unknown = sorted(set(fields) - set(cls.__dataclass_fields__))
     if unknown:
         raise ConfigError(f"unknown {cls.__name__} field(s) {unknown}")
-    return cls(**base)
+    return cls

@@ -143,6 +143,8 @@ def resolve_init(init: str | None, runs_root: str | Path | None = None) -> str |
             raise FileNotFoundError(f"--init {init}: no finished run of stage {init} in {stage_dir(init, runs_root)}; "
                                     f"train it first (tinyrs train {init}) or pass a checkpoint folder")
         return str(run / "checkpoint")
+    if init.startswith(("/", ".", "~")) or init.count("/") > 1:  # a path, never a hub id (owner/name)
+        raise FileNotFoundError(f"--init {init}: no such checkpoint folder")
     return init  # a hub id such as Qwen/Qwen2-VL-2B-Instruct
 
 
