@@ -59,6 +59,7 @@ def test_client_errors_are_not_retried(server, tmp_path):
     c = client(server, tmp_path)
     res = c.complete(msgs("bad key [fault=401]"))
     assert res.text is None and res.attempts == 1 and "AuthenticationError" in res.error
+    assert "failed 1x: AuthenticationError" in c.usage_line()  # the reason is printed, not only counted
 
 
 def test_cache_makes_a_rerun_free_and_holds_no_secret(server, tmp_path, monkeypatch):

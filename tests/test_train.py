@@ -212,3 +212,5 @@ def test_init_names_a_folder_a_stage_or_a_hub_id(tmp_path):
             resolve_init(missing, tmp_path)
     with pytest.raises(FileNotFoundError, match="no finished run of stage S"):
         resolve_init("S", tmp_path)
+    with pytest.raises(FileNotFoundError, match="--model mymodel: not a checkpoint folder, a stage"):
+        resolve_init("mymodel", tmp_path, flag="--model")

@@ -105,6 +105,8 @@ def cmd_think(args):
         if value is not None:
             teacher_cfg[key] = value
     in_path, out_path = Path(args.input), Path(args.out)
+    if not in_path.is_file():
+        raise FileNotFoundError(f"--in {in_path}: no such VHM JSON file")
     build_dir = in_path.parent
     image_root = Path(args.image_root) if args.image_root else image_root_of(build_dir)
     cache_dir = Path(args.cache) if args.cache else out_path.parent / "llm_cache"
@@ -149,7 +151,7 @@ def cmd_eval(args):
     data_root = Path(args.data_root or data_dir(args.profile) / "eval")
     open_ended = any(b.metric == "judge" for b in select_benchmarks(args.benchmarks))
     judge = _judge(args, data_root, out / "judge_cache") if open_ended else None
-    r = evaluate(resolve_init(args.model), data_root, out, args.benchmarks, _modes(args.mode), think=args.think,
+    r = evaluate(resolve_init(args.model, flag="--model"), data_root, out, args.benchmarks, _modes(args.mode), think=args.think,
                  max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, limit=args.limit,
                  progress=_progress(args), backend=args.backend, judge=judge, overwrite=args.overwrite)
     print(text_table(scores_table(r)))
@@ -177,7 +179,7 @@ def cmd_bench_eval(args):
     from .paths import data_dir
     from .train.runs import resolve_init
 
-    r = eval_throughput(resolve_init(args.checkpoint), args.data_root or data_dir("toy") / "eval", args.benchmark,
+    r = eval_throughput(resolve_init(args.checkpoint, flag="--checkpoint"), args.data_root or data_dir("toy") / "eval", args.benchmark,
                         n=args.samples, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, think=args.think)
     print(json.dumps(r, indent=2))
     print(f"one sample at a time: {r['one_at_a_time_samples_per_s']} samples/s; batched: {r['batched_samples_per_s']} "
@@ -189,7 +191,7 @@ def cmd_bench_rollout(args):
     from .paths import data_dir
     from .train.runs import resolve_init
 
-    r = rollout_throughput(resolve_init(args.checkpoint), args.build or data_dir("toy"), n_prompts=args.prompts,
+    r = rollout_throughput(resolve_init(args.checkpoint, flag="--checkpoint"), args.build or data_dir("toy"), n_prompts=args.prompts,
                            generations=args.generations, new_tokens=args.new_tokens)
     print(json.dumps(r, indent=2))
     print(f"one completion at a time (released): {r['sequential_tokens_per_s']} tokens/s; a group per call: "

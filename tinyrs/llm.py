@@ -25,6 +25,7 @@ import random
 import re
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -270,7 +271,9 @@ class LLMClient:
         cost = "unknown price" if r["cost_usd"] is None else f"${r['cost_usd']:.4f}"
         return (f"{self.name} ({r['model']} at {r['server']}): {r['requests']} requests, {r['api_calls']} API calls, "
                 f"{r['cache_hits']} cached, {r['retries']} retries, {r['failures']} failed; "
-                f"{r['prompt_tokens']} prompt + {r['completion_tokens']} completion tokens; cost {cost}")
+                f"{r['prompt_tokens']} prompt + {r['completion_tokens']} completion tokens; cost {cost}" +
+                "".join(f"\n  failed {n}x: {error}" for error, n in
+                        Counter(f["error"] for f in self.failures).most_common(3)))
 
 
 # --- the judge -------------------------------------------------------------------------------------

@@ -246,9 +246,16 @@ def _no_hf_bars():
             hf_logging.enable_progress_bar()
 
 
+def is_path_name(name: str) -> bool:
+    """A local path rather than a hub id (which is always owner/name)."""
+    return name.startswith(("/", ".", "~")) or name.count("/") > 1
+
+
 @contextmanager
 def _named_source(path_or_id):
     """Re-raise loading failures with the checkpoint's name and what was tried."""
+    if not Path(str(path_or_id)).exists() and is_path_name(str(path_or_id)):
+        raise FileNotFoundError(f"{path_or_id}: no such checkpoint folder")
     try:
         yield
     except OSError as e:

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     from transformers.cli.transformers import app
 
     args = list(sys.argv[1:] if argv is None else argv)
-    app(["serve", *args], prog_name="tinyrs serve")
+    app(["serve", *args], prog_name="tinyrs")  # typer adds the "serve" of the subcommand
     return 0
 
 

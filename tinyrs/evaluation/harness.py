@@ -16,6 +16,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..config import ConfigError
 from .benchmarks import ALL_BENCHMARKS, BENCHMARKS, BY_FILE, BY_NAME
 from .run import benchmark_entries, benchmark_images, benchmark_prompt, prediction_row, think_prompting
 from .scoring import MODES, capability_averages, judge_grades, score_rows
@@ -35,8 +36,8 @@ def select_benchmarks(names: list[str]) -> list:
         elif n in BY_NAME or n in BY_FILE:
             found = [BY_NAME.get(n) or BY_FILE[n]]
         else:
-            raise ValueError(f"unknown benchmark {n!r}: use all, {', '.join(GROUP_ALIASES)}, "
-                             f"or one of {', '.join(BY_NAME)}")
+            raise ConfigError(f"unknown benchmark {n!r}: use all, {', '.join(GROUP_ALIASES)}, "
+                              f"or one of {', '.join(BY_NAME)}")
         chosen += [b for b in found if b not in chosen]
     return chosen
 

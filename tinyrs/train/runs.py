@@ -24,6 +24,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from ..model import is_path_name
 from ..paths import REPO_ROOT, runs_dir
 
 PACKAGES = ["tinyrs", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "openai"]
@@ -122,29 +123,34 @@ def arm_run(name: str, runs_root: str | Path | None = None) -> Path | None:
     return link.resolve() if link.exists() and is_complete(link.resolve()) else None
 
 
-def resolve_init(init: str | None, runs_root: str | Path | None = None) -> str | None:
-    """--init: a checkpoint folder (or a run folder), a stage name ('base', 'P', 'S', ...) meaning that
-    stage's latest finished run, 'arm:NAME' meaning an ablation arm's run, or a hub id (returned as is,
-    for from_pretrained)."""
+def resolve_init(init: str | None, runs_root: str | Path | None = None, flag: str = "--init") -> str | None:
+    """--init (or `flag`, in errors): a checkpoint folder (or a run folder), a stage name ('base', 'P', 'S', ...)
+    meaning that stage's latest finished run, 'arm:NAME' meaning an ablation arm's run, or a hub id (returned as
+    is, for from_pretrained)."""
     if init is None:
         return None
     if init.startswith("arm:"):
         run = arm_run(init[4:], runs_root)
         if run is None:
-            raise FileNotFoundError(f"--init {init}: no finished run named arm {init[4:]!r} in "
+            raise FileNotFoundError(f"{flag} {init}: no finished run named arm {init[4:]!r} in "
                                     f"{Path(runs_root or runs_dir()) / ARMS} (train it with --arm {init[4:]})")
         return str(run / "checkpoint")
     p = Path(init)
     if p.is_dir():
         return str(p / "checkpoint") if (p / "checkpoint" / "config.json").exists() else str(p)
     if "/" not in init:  # a stage name
+        from .recipes import STAGES
+
+        if init not in STAGES:
+            raise FileNotFoundError(f"{flag} {init}: not a checkpoint folder, a stage ({', '.join(STAGES)}), "
+                                    f"arm:NAME or a hub id (owner/name)")
         run = latest_run(init, runs_root)
         if run is None:
-            raise FileNotFoundError(f"--init {init}: no finished run of stage {init} in {stage_dir(init, runs_root)}; "
+            raise FileNotFoundError(f"{flag} {init}: no finished run of stage {init} in {stage_dir(init, runs_root)}; "
                                     f"train it first (tinyrs train {init}) or pass a checkpoint folder")
         return str(run / "checkpoint")
-    if init.startswith(("/", ".", "~")) or init.count("/") > 1:  # a path, never a hub id (owner/name)
-        raise FileNotFoundError(f"--init {init}: no such checkpoint folder")
+    if is_path_name(init):
+        raise FileNotFoundError(f"{flag} {init}: no such checkpoint folder")
     return init  # a hub id such as Qwen/Qwen2-VL-2B-Instruct
 
 
