@@ -122,7 +122,7 @@ def test_judge_reply_parsing(reply, score):
     assert parse_judge_score(reply) == score
 
 
-def test_openai_judge_scores_and_records_failures(tmp_path, fixtures_dir):
+def test_openai_judge_scores_and_records_failures(tmp_path, fixtures_dir, capsys):
     image = fixtures_dir / "real_images" / "church_010.jpg"
     with FaultServer(judge_reply="Score: 8") as s:
         judge = OpenAIJudge(client(s, tmp_path, temperature=0.2))
@@ -132,3 +132,7 @@ def test_openai_judge_scores_and_records_failures(tmp_path, fixtures_dir):
         assert judge.score("Describe it [fault=500]", "text", image) is None
         assert len(judge.failures) == 2 and judge.client.usage.counts["failures"] == 2
         assert judge.score("Next one", "another answer", image) == 0.8
+    from tinyrs.cli import _print_judge_usage  # what tinyrs eval / rescore print after the table
+
+    _print_judge_usage(judge)
+    assert "failed 1x: InternalServerError" in capsys.readouterr().out

@@ -151,11 +151,18 @@ def cmd_eval(args):
     data_root = Path(args.data_root or data_dir(args.profile) / "eval")
     open_ended = any(b.metric == "judge" for b in select_benchmarks(args.benchmarks))
     judge = _judge(args, data_root, out / "judge_cache") if open_ended else None
-    r = evaluate(resolve_init(args.model, flag="--model"), data_root, out, args.benchmarks, _modes(args.mode), think=args.think,
-                 max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, limit=args.limit,
+    r = evaluate(resolve_init(args.model, flag="--model"), data_root, out, args.benchmarks, _modes(args.mode),
+                 think=args.think, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, limit=args.limit,
                  progress=_progress(args), backend=args.backend, judge=judge, overwrite=args.overwrite)
     print(text_table(scores_table(r)))
     print(f"predictions in {out / 'predictions'}, scores in {out / 'scores.json'} ({r['seconds']} s, {r['backend']})")
+    _print_judge_usage(judge)
+
+
+def _print_judge_usage(judge) -> None:
+    """An LLM judge's calls, cost and why any failed (its failures leave answers unscored)."""
+    if getattr(judge, "client", None) is not None:
+        print("  " + judge.client.usage_line())
 
 
 def cmd_rescore(args):
@@ -170,6 +177,7 @@ def cmd_rescore(args):
         judge = _judge(args, root, pred.parent / "judge_cache")
     r = rescore(args.predictions, _modes(args.mode), judge=judge, data_root=args.data_root)
     print(text_table(scores_table(r)))
+    _print_judge_usage(judge)
     if args.out:
         Path(args.out).write_text(json.dumps(r, indent=1))
 
