@@ -187,8 +187,9 @@ def cmd_bench_eval(args):
     from .paths import data_dir
     from .train.runs import resolve_init
 
-    r = eval_throughput(resolve_init(args.checkpoint, flag="--checkpoint"), args.data_root or data_dir("toy") / "eval", args.benchmark,
-                        n=args.samples, batch_size=args.batch_size, max_new_tokens=args.max_new_tokens, think=args.think)
+    r = eval_throughput(resolve_init(args.checkpoint, flag="--checkpoint"), args.data_root or data_dir("toy") / "eval",
+                        args.benchmark, n=args.samples, batch_size=args.batch_size,
+                        max_new_tokens=args.max_new_tokens, think=args.think)
     print(json.dumps(r, indent=2))
     print(f"one sample at a time: {r['one_at_a_time_samples_per_s']} samples/s; batched: {r['batched_samples_per_s']} "
           f"({r['speedup']}x); identical predictions {r['identical_predictions']}/{r['samples']}")
@@ -199,8 +200,8 @@ def cmd_bench_rollout(args):
     from .paths import data_dir
     from .train.runs import resolve_init
 
-    r = rollout_throughput(resolve_init(args.checkpoint, flag="--checkpoint"), args.build or data_dir("toy"), n_prompts=args.prompts,
-                           generations=args.generations, new_tokens=args.new_tokens)
+    r = rollout_throughput(resolve_init(args.checkpoint, flag="--checkpoint"), args.build or data_dir("toy"),
+                           n_prompts=args.prompts, generations=args.generations, new_tokens=args.new_tokens)
     print(json.dumps(r, indent=2))
     print(f"one completion at a time (released): {r['sequential_tokens_per_s']} tokens/s; a group per call: "
           f"{r['group_batched_tokens_per_s']} ({r['speedup_group']}x); the whole generation batch per call (TRL): "

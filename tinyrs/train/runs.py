@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..model import is_path_name
 from ..paths import REPO_ROOT, runs_dir
+from .recipes import STAGES
 
 PACKAGES = ["tinyrs", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "openai"]
 
@@ -139,8 +140,6 @@ def resolve_init(init: str | None, runs_root: str | Path | None = None, flag: st
     if p.is_dir():
         return str(p / "checkpoint") if (p / "checkpoint" / "config.json").exists() else str(p)
     if "/" not in init:  # a stage name
-        from .recipes import STAGES
-
         if init not in STAGES:
             raise FileNotFoundError(f"{flag} {init}: not a checkpoint folder, a stage ({', '.join(STAGES)}), "
                                     f"arm:NAME or a hub id (owner/name)")
