@@ -214,3 +214,24 @@ def test_init_names_a_folder_a_stage_or_a_hub_id(tmp_path):
         resolve_init("S", tmp_path)
     with pytest.raises(FileNotFoundError, match="--model mymodel: not a checkpoint folder, a stage"):
         resolve_init("mymodel", tmp_path, flag="--model")
+
+
+def test_recipe_values_are_read_as_written_and_checked(tmp_path):
+    from tinyrs.config import ConfigError
+    from tinyrs.train.recipes import check_trainer_fields, load_recipe, trainer_config
+
+    own = tmp_path / "my_S.yaml"  # a researcher's own recipe: `1e-4` is a number, not the string YAML 1.1 reads
+    own.write_text("stage: S\nkind: sft\ninit: P\ntrain_file: instruct.json\nvision_lr: 1e-5\ntrainer:\n"
+                   "  learning_rate: 1e-4\n")
+    recipe = load_recipe("S", str(own), ["vision_lr=2e-6", "max_steps=30"])
+    assert recipe["trainer"] == {"learning_rate": 1e-4, "max_steps": 30} and recipe["vision_lr"] == 2e-6
+    assert trainer_config("sft", tmp_path / "out", recipe["trainer"]).learning_rate == 1e-4
+    for fields, problem in (({"max_steps": "ten"}, "max_steps: 'ten' is not a whole number"),
+                            ({"max_steps": 2.5}, "is not a whole number"),
+                            ({"learning_rate": "fast"}, "learning_rate: 'fast' is not a number"),
+                            ({"bf16": "yes"}, "bf16: 'yes' is not true/false")):
+        with pytest.raises(ConfigError, match=problem):
+            check_trainer_fields("sft", fields)
+    check_trainer_fields("grpo", {"num_generations": None, "temperature": 1, "scale_rewards": "group"})
+    with pytest.raises(ConfigError, match="divisible by num_generations"):  # TRL's own check, as bad input
+        trainer_config("grpo", tmp_path / "out", {"num_generations": 3, "per_device_train_batch_size": 4})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import yaml
@@ -25,17 +26,22 @@ def config_path(name: str, kind: str) -> Path:
     return p
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML as people write it in recipes: `1e-4` is a number (YAML 1.1, and so PyYAML, reads it as a string)."""
+
+
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float",
+                              re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"), list("-+0123456789"))
+
+
+def load_yaml(text_or_file):
+    """Every config, recipe and plan file of the package is read with this."""
+    return yaml.load(text_or_file, Loader=_Loader)
+
+
 def parse_value(text: str):
-    """A command-line value, read as YAML: 3 -> int, 0.5 -> float, true -> bool, [1, 2] -> list.
-    Numbers YAML 1.1 leaves as strings (1e-3) are numbers too."""
-    value = yaml.safe_load(text)
-    if isinstance(value, str):
-        for cast in (int, float):
-            try:
-                return cast(value)
-            except ValueError:
-                pass
-    return value
+    """A command-line value, read as YAML: 3 -> int, 0.5 -> float, 1e-3 -> float, true -> bool, [1, 2] -> list."""
+    return load_yaml(text)
 
 
 def apply_overrides(cfg: dict, overrides: list[str] | None) -> dict:
@@ -61,7 +67,7 @@ def apply_overrides(cfg: dict, overrides: list[str] | None) -> dict:
 def load_config(name: str, kind: str, overrides: list[str] | None = None) -> dict:
     path = config_path(name, kind)
     with open(path) as f:
-        cfg = yaml.safe_load(f) or {}
+        cfg = load_yaml(f) or {}
     cfg = apply_overrides(cfg, overrides)
     cfg.setdefault("_source", str(path))
     return cfg
@@ -70,4 +76,4 @@ def load_config(name: str, kind: str, overrides: list[str] | None = None) -> dic
 def load_prices() -> dict:
     """USD per 1M tokens per model, with the source of each price (tinyrs/configs/prices.yaml)."""
     with open(CONFIGS / "prices.yaml") as f:
-        return yaml.safe_load(f)
+        return load_yaml(f)

@@ -13,8 +13,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import yaml
-
+from .config import load_yaml
 from .paths import CONFIGS, NOTEBOOKS, RESULTS
 
 
@@ -37,7 +36,7 @@ def declared_parameters(notebook: Path) -> set[str]:
 
 def notebook_parameters(profile: str, notebook: Path, extra: dict | None = None) -> dict:
     cfg_path = CONFIGS / profile / "notebooks.yaml"
-    cfg = yaml.safe_load(cfg_path.read_text()) if cfg_path.exists() else {}
+    cfg = load_yaml(cfg_path.read_text()) if cfg_path.exists() else {}
     params = {"profile": profile, **(cfg.get("all") or {}), **(cfg.get(notebook.stem) or {}), **(extra or {})}
     declared = declared_parameters(notebook)
     unknown = sorted(set(params) - declared)

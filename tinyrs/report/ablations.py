@@ -17,10 +17,9 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
 
-import yaml
 
 from .. import paths
-from ..config import CONFIGS, ConfigError
+from ..config import CONFIGS, ConfigError, load_yaml
 
 # The main chain's evaluations go where notebook 08 keeps them (eval/base, eval/S, ...), so they are not made
 # twice; every other arm's to eval/arms/<name> (the zero-GRPO arm "R" is not the main chain's R).
@@ -35,7 +34,7 @@ def load_plan(profile: str) -> dict:
     path = CONFIGS / profile / "ablations.yaml"
     if not path.exists():
         raise ConfigError(f"the {profile} profile has no ablation plan ({path})")
-    plan = yaml.safe_load(path.read_text())
+    plan = load_yaml(path.read_text())
     for name, node in plan["nodes"].items():
         parent = node.get("from")
         if parent is not None and parent not in plan["nodes"]:

@@ -6,11 +6,10 @@ field of TRL's SFTConfig / GRPOConfig, checked when the trainer config is built.
 from __future__ import annotations
 
 import copy
+import typing
 from pathlib import Path
 
-import yaml
-
-from ..config import CONFIGS, ConfigError, parse_value
+from ..config import CONFIGS, ConfigError, load_yaml, parse_value
 
 STAGES = ("base", "P", "S", "C", "R")
 
@@ -49,7 +48,7 @@ def load_recipe(stage: str, config: str = "toy", overrides: list[str] | None = N
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
     path = recipe_path(stage, config)
-    recipe = yaml.safe_load(path.read_text()) or {}
+    recipe = load_yaml(path.read_text()) or {}
     if recipe.get("stage") != stage:
         raise ConfigError(f"{path} is a recipe for stage {recipe.get('stage')!r}, not {stage!r}")
     recipe = copy.deepcopy(recipe)
@@ -70,16 +69,36 @@ def trainer_config(kind: str, output_dir: str | Path, fields: dict, **defaults):
         base.update(max_length=None, completion_only_loss=True)
     base.update(defaults)
     base.update(fields)
-    return check_trainer_fields(kind, base)(**base)
+    cls = check_trainer_fields(kind, base)
+    try:
+        return cls(**base)
+    except ValueError as e:  # TRL's own checks, e.g. a batch not divisible by num_generations
+        raise ConfigError(f"{cls.__name__}: {e}") from e
 
 
 def check_trainer_fields(kind: str, fields: dict):
     """The stage's TRL config class (SFTConfig or GRPOConfig); a clear error for a field it does not have
-    (a typo in --set, say), also on --dry-run, before a cluster job is queued."""
+    (a typo in --set, say) or a word where it takes a number or true/false, also on --dry-run, before a
+    cluster job is queued."""
     from trl import GRPOConfig, SFTConfig
 
     cls = SFTConfig if kind in ("sft", "base") else GRPOConfig
-    unknown = sorted(set(fields) - set(cls.__dataclass_fields__))
+    known = cls.__dataclass_fields__
+    unknown = sorted(set(fields) - set(known))
     if unknown:
         raise ConfigError(f"unknown {cls.__name__} field(s) {unknown}")
+    hints = typing.get_type_hints(cls)
+    for key, value in fields.items():
+        allowed = set(typing.get_args(hints[key]) or [hints[key]])
+        if allowed <= {bool, int, float, type(None)} and not _fits(value, allowed):
+            wanted = "true/false" if bool in allowed else "a number" if float in allowed else "a whole number"
+            raise ConfigError(f"{cls.__name__} field {key}: {value!r} is not {wanted}")
     return cls
+
+
+def _fits(value, allowed: set) -> bool:
+    if isinstance(value, bool):  # a bool is an int to Python, not to a trainer field
+        return bool in allowed
+    if isinstance(value, int):
+        return int in allowed or float in allowed
+    return isinstance(value, tuple(allowed))
