@@ -57,3 +57,14 @@ def test_think_cli_rules(toy_build, tmp_path, capsys):
     assert "30 captions accepted" in out and "VQA" in out
     assert main(["think", "--in", str(tmp_path / "instruct.json"), "--out", str(tmp_path / "t2.json"),
                  "--teacher", "openai", "--base-url", "https://api.example.invalid/v1", "--no-progress"]) == 2
+
+
+def test_reproduce_params_are_typed_like_set(monkeypatch, capsys):
+    import tinyrs.reproduce
+
+    seen = {}
+    monkeypatch.setattr(tinyrs.reproduce, "reproduce", lambda **kw: seen.update(kw))
+    assert main(["reproduce", "--only", "06", "--param", "seed=3", "--param", "figures_dir=/tmp/f"]) == 0
+    assert seen["parameters"] == {"seed": 3, "figures_dir": "/tmp/f"} and seen["only"] == ["06"]
+    assert main(["reproduce", "--param", "seed"]) == 2
+    assert "--param 'seed' is not KEY=VALUE" in capsys.readouterr().err

@@ -235,10 +235,15 @@ def cmd_train(args):
 
 
 def cmd_reproduce(args):
+    from .config import ConfigError, parse_value
     from .reproduce import reproduce
 
+    bad = [kv for kv in args.param or [] if "=" not in kv]
+    if bad:
+        raise ConfigError(f"--param {bad[0]!r} is not KEY=VALUE")
+    parameters = {k: parse_value(v) for k, v in (kv.split("=", 1) for kv in args.param or [])}
     reproduce(profile=args.profile, only=args.only.split(",") if args.only else None, out=args.out,
-              parameters=dict(kv.split("=", 1) for kv in args.param or []), ablations=not args.no_ablations)
+              parameters=parameters, ablations=not args.no_ablations)
 
 
 # --- the parser -----------------------------------------------------------------------------------
@@ -443,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--profile", choices=["toy", "paper"], default="toy")
     rp.add_argument("--only", help="comma-separated notebook numbers, e.g. 01,02")
     rp.add_argument("--out", help="folder for the executed notebooks (default: results/<profile>/notebooks)")
-    rp.add_argument("--param", action="append", metavar="KEY=VALUE", help="extra notebook parameter (string)")
+    rp.add_argument("--param", action="append", metavar="KEY=VALUE", help="extra notebook parameter, read as YAML like --set (seed=3 is a number)")
     rp.add_argument("--no-ablations", action="store_true",
                     help="do not make every run first: stage notebooks train what they need, table notebooks read "
                     "results/<profile>/ as it is")
