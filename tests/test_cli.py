@@ -28,6 +28,11 @@ def test_each_subcommand_has_help(cmd, capsys):
 def test_data_build_cli_and_bad_override(tmp_path, capsys):
     assert main(["data", "build", "--out", str(tmp_path / "d"), "--set", "nonsense=1", "--no-progress"]) == 2
     assert "unknown key 'nonsense'" in capsys.readouterr().err
+    for bad, problem in (("instruct.entries=abc", "instruct.entries takes a number, not 'abc'"),
+                         ("instruct.entries=-5", "instruct.entries: -5 is not a count")):
+        assert main(["data", "build", "--out", str(tmp_path / "d"), "--set", bad, "--no-progress"]) == 2
+        assert problem in capsys.readouterr().err
+    assert not (tmp_path / "d" / "instruct.json").exists()  # nothing half-built
     args = ["data", "build", "--out", str(tmp_path / "d"), "--no-progress", "--set", "pretrain.images=10",
             "--set", "instruct.entries=40", "--set", "rl.entries=10"]
     assert main(args) == 0

@@ -23,6 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .. import __version__
+from ..config import ConfigError
 from ..evaluation.benchmarks import ALL_EVAL_FILES
 from ..world import World
 from ..world.language import LHRS_TYPES, caption, make_qa
@@ -147,9 +148,20 @@ def plan_training_split(split: str, n_entries: int, mix: dict, task_sources: dic
     return jobs
 
 
+def count(cfg: dict, *keys: str) -> int:
+    """A count from the data config (`count(cfg, "rl", "entries")`); anything but a whole number >= 0 is an error
+    (a negative one would quietly build an empty split)."""
+    value = cfg
+    for key in keys:
+        value = value[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"data config {'.'.join(keys)}: {value!r} is not a count (a whole number >= 0)")
+    return value
+
+
 def plan_eval(stem: str, spec: dict) -> list[ImageJob]:
     jobs = []
-    for i in range(int(spec["n"])):
+    for i in range(count({"eval": {stem: spec}}, "eval", stem, "n")):
         subtype = LHRS_TYPES[i % len(LHRS_TYPES)] if spec["task"] == "MC" else spec.get("subtype")
         jobs.append(ImageJob(f"eval/{stem}", i, spec["source"], f"eval/{stem}/{stem}_{i:05d}.jpg",
                              [(spec["task"], subtype)]))
@@ -203,10 +215,10 @@ def build_toy(cfg: dict, out: str | Path, workers: int | None = None, progress: 
     ts = cfg["task_sources"]
     plans = {
         "pretrain": [ImageJob("pretrain", i, "VersaD", f"images/VersaD/pretrain_{i:06d}.jpg", [("caption", None)])
-                     for i in range(int(cfg["pretrain"]["images"]))],
-        "instruct": plan_training_split("instruct", int(cfg["instruct"]["entries"]), cfg["instruct"]["mix"], ts,
+                     for i in range(count(cfg, "pretrain", "images"))],
+        "instruct": plan_training_split("instruct", count(cfg, "instruct", "entries"), cfg["instruct"]["mix"], ts,
                                         int(cfg["instruct"].get("questions_per_image", 1))),
-        "rl": plan_training_split("rl", int(cfg["rl"]["entries"]), cfg["rl"]["mix"], ts, 1),
+        "rl": plan_training_split("rl", count(cfg, "rl", "entries"), cfg["rl"]["mix"], ts, 1),
     }
     unknown = [f for f in cfg["eval"] if f not in ALL_EVAL_FILES]
     if unknown:
@@ -280,7 +292,7 @@ def build_from_vhm(vhm_json: str | Path, image_root: str | Path, out: str | Path
         by_image.setdefault(str(resolve_train_image(e, image_root)), []).append(e)
     keys = sorted(by_image)
     rng.shuffle(keys)
-    n_inst, n_rl = int(cfg["instruct"]["images"]), int(cfg["rl"]["images"])
+    n_inst, n_rl = count(cfg, "instruct", "images"), count(cfg, "rl", "images")
     if n_inst + n_rl > len(keys):
         raise DataError(vhm_json, None, f"{len(keys)} distinct images, fewer than instruct {n_inst} + rl {n_rl}; "
                         "lower them with --set instruct.images=N --set rl.images=M")
