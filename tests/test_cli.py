@@ -73,3 +73,14 @@ def test_reproduce_params_are_typed_like_set(monkeypatch, capsys):
     assert seen["parameters"] == {"seed": 3, "figures_dir": "/tmp/f"} and seen["only"] == ["06"]
     assert main(["reproduce", "--param", "seed"]) == 2
     assert "--param 'seed' is not KEY=VALUE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cmd, flag, value, problem", [
+    (["eval", "--model", "C", "--out", "o"], "--batch-size", "0", "0 must be above 0"),
+    (["eval", "--model", "C", "--out", "o"], "--limit", "-1", "-1 must be above 0"),  # not "all but the last"
+    (["bench", "rollout"], "--prompts", "x", "'x' is not a whole number"),
+    (["learnability", "--out", "o"], "--seconds", "0", "0 must be above 0")])
+def test_counts_on_the_command_line_must_be_positive(cmd, flag, value, problem, capsys):
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(cmd + [flag, value])
+    assert e.value.code == 2 and f"argument {flag}: {problem}" in capsys.readouterr().err

@@ -248,6 +248,22 @@ def cmd_reproduce(args):
 
 # --- the parser -----------------------------------------------------------------------------------
 
+def _positive(cast, what: str):
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be above 0")
+        return value
+    return parse
+
+
+_positive_int = _positive(int, "a whole number")
+_positive_float = _positive(float, "a number")
+
+
 def _add_judge_args(parser):
     """Which judge grades open-ended QA: the profile's LLM config and its section."""
     parser.add_argument("--profile", choices=["toy", "paper"], default="toy", help="whose LLM config grades open-ended QA")
@@ -276,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--config", help="a data YAML file instead of the profile's")
     b.add_argument("--out", help="output folder (default: data/<profile>)")
     b.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. instruct.entries=500")
-    b.add_argument("--workers", type=int, help="processes rendering images (toy)")
+    b.add_argument("--workers", type=_positive_int, help="processes rendering images (toy)")
     b.add_argument("--vhm-json", help="paper: VHM instruction JSON to sample from")
     b.add_argument("--image-root", help="paper: folder the VHM image paths are relative to")
     b.add_argument("--pretrain-json", help="paper: VHM pre-training captions JSON")
@@ -302,7 +318,7 @@ def build_parser() -> argparse.ArgumentParser:
     rq.add_argument("--images", required=True, help="folder of the RSVQA images (referenced, not copied)")
     rq.add_argument("--out", required=True, help="data root for tinyrs eval")
     rq.add_argument("--resolution", choices=["LR", "HR"], default="LR")
-    rq.add_argument("--limit-per-type", type=int, help="at most this many questions per file")
+    rq.add_argument("--limit-per-type", type=_positive_int, help="at most this many questions per file")
     rq.set_defaults(func=cmd_data_rsvqa)
 
     model = sub.add_parser("model", help="build or inspect checkpoints", description="Model factory.")
@@ -324,9 +340,9 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Train a tiny Qwen2-VL from scratch on toy classification with TRL's SFTTrainer "
                         "and score it on the held-out toy classification benchmarks.")
     ln.add_argument("--out", required=True)
-    ln.add_argument("--images", type=int, default=3000)
-    ln.add_argument("--max-steps", type=int, default=600)
-    ln.add_argument("--seconds", type=float, default=150, help="wall-clock budget for training")
+    ln.add_argument("--images", type=_positive_int, default=3000)
+    ln.add_argument("--max-steps", type=_positive_int, default=600)
+    ln.add_argument("--seconds", type=_positive_float, default=150, help="wall-clock budget for training")
     ln.add_argument("--seed", type=int, default=0)
     ln.add_argument("--no-progress", action="store_true")
     ln.set_defaults(func=cmd_learnability)
@@ -340,9 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     th.add_argument("--teacher", choices=["rules", "openai"], help="default: the config's teacher.backend")
     th.add_argument("--model", help="teacher model for --teacher openai (e.g. gpt-4.1-mini)")
     th.add_argument("--base-url", help="OpenAI-compatible server (default: $OPENAI_BASE_URL or api.openai.com)")
-    th.add_argument("--workers", type=int, help="concurrent requests (openai teacher)")
-    th.add_argument("--limit", type=int, help="caption only the first N samples")
-    th.add_argument("--attempts", type=int, help="tries per caption before it is dropped (config: caption_attempts)")
+    th.add_argument("--workers", type=_positive_int, help="concurrent requests (openai teacher)")
+    th.add_argument("--limit", type=_positive_int, help="caption only the first N samples")
+    th.add_argument("--attempts", type=_positive_int, help="tries per caption before it is dropped (config: caption_attempts)")
     th.add_argument("--image-root", help="default: the image root recorded in build.json beside --in")
     th.add_argument("--cache", help="LLM response cache folder (default: llm_cache/ beside --out)")
     th.add_argument("--config", default="toy", help="LLM config: a profile or a YAML file")
@@ -379,9 +395,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--think", nargs="?", const="system", choices=["system", "instruction"],
                     help="a reasoning model: the reasoning system prompt (default, the released harness) or "
                     "'instruction': the GRPO think instruction after the question (as the toy chain was trained)")
-    ev.add_argument("--max-new-tokens", type=int, default=1024, help="1024 in the paper")
-    ev.add_argument("--batch-size", type=int, default=16)
-    ev.add_argument("--limit", type=int, help="at most this many questions per benchmark")
+    ev.add_argument("--max-new-tokens", type=_positive_int, default=1024, help="1024 in the paper")
+    ev.add_argument("--batch-size", type=_positive_int, default=16)
+    ev.add_argument("--limit", type=_positive_int, help="at most this many questions per benchmark")
     ev.add_argument("--backend", choices=["auto", "vllm", "transformers"], default="auto",
                     help="auto: vLLM where it is installed and a GPU is visible, else transformers")
     ev.add_argument("--overwrite", action="store_true",
@@ -405,9 +421,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "one after another) and TRL's way (one batched generate call); report the speed-up.")
     bro.add_argument("--checkpoint", default="C", help="a checkpoint folder or a stage name (default: C)")
     bro.add_argument("--build", help="toy build with rl.json (default: data/toy)")
-    bro.add_argument("--prompts", type=int, default=8)
-    bro.add_argument("--generations", type=int, default=4)
-    bro.add_argument("--new-tokens", type=int, default=64)
+    bro.add_argument("--prompts", type=_positive_int, default=8)
+    bro.add_argument("--generations", type=_positive_int, default=4)
+    bro.add_argument("--new-tokens", type=_positive_int, default=64)
     bro.set_defaults(func=cmd_bench_rollout)
     bev = bsub.add_parser("eval", help="evaluation engine (batched) vs one sample at a time",
                           description="Answer the same benchmark questions one at a time and batched; report samples "
@@ -415,9 +431,9 @@ def build_parser() -> argparse.ArgumentParser:
     bev.add_argument("--checkpoint", default="S", help="a checkpoint folder or a stage name (default: S)")
     bev.add_argument("--data-root", help="evaluation files (default: data/toy/eval)")
     bev.add_argument("--benchmark", default="AID", help="a Table I name (default: AID)")
-    bev.add_argument("--samples", type=int, default=48)
-    bev.add_argument("--batch-size", type=int, default=16)
-    bev.add_argument("--max-new-tokens", type=int, default=16)
+    bev.add_argument("--samples", type=_positive_int, default=48)
+    bev.add_argument("--batch-size", type=_positive_int, default=16)
+    bev.add_argument("--max-new-tokens", type=_positive_int, default=16)
     bev.add_argument("--think", choices=["system", "instruction"],
                      help="ask as a reasoning model (answers carry their reasoning): e.g. --checkpoint R --think instruction")
     bev.set_defaults(func=cmd_bench_eval)
@@ -435,7 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_results_args(ab)
     ab.add_argument("--tables", nargs="+", choices=["I", "II", "III", "IV", "VI"], help="only the arms these tables need")
     ab.add_argument("--nodes", nargs="+", help="only these arms (and what they start from), e.g. for one cluster job")
-    ab.add_argument("--workers", type=int, help="arms trained at once (default: the plan's)")
+    ab.add_argument("--workers", type=_positive_int, help="arms trained at once (default: the plan's)")
     ab.add_argument("--runs-root", help="where runs/<stage>/ live (default: $TINYRS_RUNS or runs/)")
     ab.add_argument("--no-progress", action="store_true")
     ab.set_defaults(func=cmd_ablations)
