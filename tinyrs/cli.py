@@ -235,13 +235,10 @@ def cmd_train(args):
 
 
 def cmd_reproduce(args):
-    from .config import ConfigError, parse_value
+    from .config import parse_override
     from .reproduce import reproduce
 
-    bad = [kv for kv in args.param or [] if "=" not in kv]
-    if bad:
-        raise ConfigError(f"--param {bad[0]!r} is not KEY=VALUE")
-    parameters = {k: parse_value(v) for k, v in (kv.split("=", 1) for kv in args.param or [])}
+    parameters = dict(parse_override(kv, "--param") for kv in args.param or [])
     reproduce(profile=args.profile, only=args.only.split(",") if args.only else None, out=args.out,
               parameters=parameters, ablations=not args.no_ablations)
 

@@ -44,15 +44,21 @@ def parse_value(text: str):
     return load_yaml(text)
 
 
+def parse_override(item: str, what: str = "override") -> tuple[str, object]:
+    """`KEY=VALUE` -> (key, value read by parse_value); `what` names the option in the error."""
+    if "=" not in item:
+        raise ConfigError(f"{what} {item!r} is not KEY=VALUE")
+    key, raw = item.split("=", 1)
+    return key.strip(), parse_value(raw)
+
+
 def apply_overrides(cfg: dict, overrides: list[str] | None) -> dict:
     """Apply `a.b=value` overrides to a nested dict (returns a copy). Unknown top-level keys are
     an error, so a typo never silently does nothing."""
     cfg = copy.deepcopy(cfg)
     for item in overrides or []:
-        if "=" not in item:
-            raise ConfigError(f"override {item!r} is not key=value")
-        key, value = item.split("=", 1)
-        parts = key.strip().split(".")
+        key, new = parse_override(item)
+        parts = key.split(".")
         node = cfg
         for i, part in enumerate(parts[:-1]):
             if part not in node or not isinstance(node[part], dict):
@@ -60,7 +66,6 @@ def apply_overrides(cfg: dict, overrides: list[str] | None) -> dict:
             node = node[part]
         if parts[-1] not in node:
             raise ConfigError(f"override {item!r}: unknown key {key!r} (known here: {', '.join(sorted(node))})")
-        new = parse_value(value)
         if not _same_kind(node[parts[-1]], new):
             raise ConfigError(f"override {item!r}: {key} takes {_kind(node[parts[-1]])}, not {new!r}")
         node[parts[-1]] = new

@@ -148,20 +148,17 @@ def plan_training_split(split: str, n_entries: int, mix: dict, task_sources: dic
     return jobs
 
 
-def count(cfg: dict, *keys: str) -> int:
-    """A count from the data config (`count(cfg, "rl", "entries")`); anything but a whole number >= 0 is an error
-    (a negative one would quietly build an empty split)."""
-    value = cfg
-    for key in keys:
-        value = value[key]
+def count(value, name: str) -> int:
+    """A count from the data config (`name` as in --set, e.g. rl.entries); anything but a whole number >= 0 is an
+    error (a negative one would quietly build an empty split)."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"data config {'.'.join(keys)}: {value!r} is not a count (a whole number >= 0)")
+        raise ConfigError(f"data config {name}: {value!r} is not a count (a whole number >= 0)")
     return value
 
 
 def plan_eval(stem: str, spec: dict) -> list[ImageJob]:
     jobs = []
-    for i in range(count({"eval": {stem: spec}}, "eval", stem, "n")):
+    for i in range(count(spec["n"], f"eval.{stem}.n")):
         subtype = LHRS_TYPES[i % len(LHRS_TYPES)] if spec["task"] == "MC" else spec.get("subtype")
         jobs.append(ImageJob(f"eval/{stem}", i, spec["source"], f"eval/{stem}/{stem}_{i:05d}.jpg",
                              [(spec["task"], subtype)]))
@@ -215,10 +212,10 @@ def build_toy(cfg: dict, out: str | Path, workers: int | None = None, progress: 
     ts = cfg["task_sources"]
     plans = {
         "pretrain": [ImageJob("pretrain", i, "VersaD", f"images/VersaD/pretrain_{i:06d}.jpg", [("caption", None)])
-                     for i in range(count(cfg, "pretrain", "images"))],
-        "instruct": plan_training_split("instruct", count(cfg, "instruct", "entries"), cfg["instruct"]["mix"], ts,
-                                        int(cfg["instruct"].get("questions_per_image", 1))),
-        "rl": plan_training_split("rl", count(cfg, "rl", "entries"), cfg["rl"]["mix"], ts, 1),
+                     for i in range(count(cfg["pretrain"]["images"], "pretrain.images"))],
+        "instruct": plan_training_split("instruct", count(cfg["instruct"]["entries"], "instruct.entries"),
+                                        cfg["instruct"]["mix"], ts, int(cfg["instruct"].get("questions_per_image", 1))),
+        "rl": plan_training_split("rl", count(cfg["rl"]["entries"], "rl.entries"), cfg["rl"]["mix"], ts, 1),
     }
     unknown = [f for f in cfg["eval"] if f not in ALL_EVAL_FILES]
     if unknown:
@@ -292,7 +289,7 @@ def build_from_vhm(vhm_json: str | Path, image_root: str | Path, out: str | Path
         by_image.setdefault(str(resolve_train_image(e, image_root)), []).append(e)
     keys = sorted(by_image)
     rng.shuffle(keys)
-    n_inst, n_rl = count(cfg, "instruct", "images"), count(cfg, "rl", "images")
+    n_inst, n_rl = count(cfg["instruct"]["images"], "instruct.images"), count(cfg["rl"]["images"], "rl.images")
     if n_inst + n_rl > len(keys):
         raise DataError(vhm_json, None, f"{len(keys)} distinct images, fewer than instruct {n_inst} + rl {n_rl}; "
                         "lower them with --set instruct.images=N --set rl.images=M")

@@ -9,7 +9,7 @@ import copy
 import typing
 from pathlib import Path
 
-from ..config import CONFIGS, ConfigError, load_yaml, parse_value
+from ..config import CONFIGS, ConfigError, load_yaml, parse_override
 
 STAGES = ("base", "P", "S", "C", "R")
 
@@ -27,10 +27,7 @@ def recipe_path(stage: str, config: str) -> Path:
 
 
 def set_override(recipe: dict, item: str) -> None:
-    if "=" not in item:
-        raise ConfigError(f"override {item!r} is not key=value")
-    key, raw = item.split("=", 1)
-    key, value = key.strip(), parse_value(raw)
+    key, value = parse_override(item)
     if key.startswith("trainer."):
         recipe.setdefault("trainer", {})[key[len("trainer."):]] = value
     elif "." in key:
