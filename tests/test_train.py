@@ -235,3 +235,17 @@ def test_recipe_values_are_read_as_written_and_checked(tmp_path):
     check_trainer_fields("grpo", {"num_generations": None, "temperature": 1, "scale_rewards": "group"})
     with pytest.raises(ConfigError, match="divisible by num_generations"):  # TRL's own check, as bad input
         trainer_config("grpo", tmp_path / "out", {"num_generations": 3, "per_device_train_batch_size": 4})
+    # recipe keys: a typo or a word where a choice or true/false goes is caught before any data, model or run
+    for item, problem in (("freeze.vision_towr=true", "unknown key freeze.vision_towr; freeze takes vision_tower"),
+                          ("freeze.vision_tower=maybe", "freeze.vision_tower takes true or false, not 'maybe'"),
+                          ("reward_variant=binry", "reward_variant is one of continuous, binary, quantized"),
+                          ("grounding_reward=relesed", "grounding_reward is one of intended, released"),
+                          ("rewards=format", "rewards takes a list of reward names"),
+                          ("seed=abc", "seed takes a whole number >= 0"), ("lora.rank=8", "unknown key lora.rank")):
+        with pytest.raises(ConfigError, match=f"recipe .*R.yaml with --set: {problem}"):
+            load_recipe("R", "toy", [item])
+    assert load_recipe("R", "toy", ["lora.r=8"])["lora"] == {"r": 8}  # an empty section starts with its first key
+    assert load_recipe("R", "toy", ["freeze.vision_tower=true"])["freeze"]["vision_tower"] is True
+    (tmp_path / "typo.yaml").write_text("stage: S\nkind: sft\ntrain_file: x.json\nreward_varient: binary\n")
+    with pytest.raises(ConfigError, match="typo.yaml: unknown recipe key 'reward_varient'"):
+        load_recipe("S", str(tmp_path / "typo.yaml"))

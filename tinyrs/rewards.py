@@ -26,6 +26,7 @@ ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
 INTEGER = re.compile(r"\d+")
 CLOSED, GROUNDING, OPEN = "closed", "grounding", "open"
 VARIANTS = ("continuous", "binary", "quantized")
+GROUNDING_REWARDS = ("intended", "released")  # released: the released code's defect (any well-ordered box scores 1)
 
 
 def completion_text(completion) -> str:
@@ -102,8 +103,8 @@ def make_accuracy_reward(variant: str = "continuous", grounding: str = "intended
     """An accuracy reward for TRL. `judge.score(question, answer, image) -> float | None` grades open answers."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown reward variant {variant!r}; use one of {VARIANTS}")
-    if grounding not in ("intended", "released"):
-        raise ValueError(f"grounding reward must be 'intended' or 'released', not {grounding!r}")
+    if grounding not in GROUNDING_REWARDS:
+        raise ValueError(f"grounding reward must be one of {GROUNDING_REWARDS}, not {grounding!r}")
 
     def accuracy_reward(completions, answer_type, solution, question=None, image_path=None, **kwargs):
         out: list[float | None] = []

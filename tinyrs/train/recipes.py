@@ -2,7 +2,8 @@
 
 `--set key=value` sets a recipe key (`init=S`, `reward_variant=binary`, `freeze.vision_tower=true`)
 or, when the key is not a recipe key, a trainer field (`max_steps=30`, `learning_rate=1e-4`): any
-field of TRL's SFTConfig / GRPOConfig, checked when the trainer config is built."""
+field of TRL's SFTConfig / GRPOConfig. Both are checked (name and kind of value) when the recipe loads
+and on --dry-run: check_recipe, check_trainer_fields."""
 from __future__ import annotations
 
 import copy
@@ -10,6 +11,7 @@ import typing
 from pathlib import Path
 
 from ..config import CONFIGS, ConfigError, load_yaml, parse_override
+from ..rewards import GROUNDING_REWARDS, REGISTRY, VARIANTS
 
 STAGES = ("base", "P", "S", "C", "R")
 
@@ -32,10 +34,12 @@ def set_override(recipe: dict, item: str) -> None:
         recipe.setdefault("trainer", {})[key[len("trainer."):]] = value
     elif "." in key:
         section, leaf = key.split(".", 1)
+        if recipe.get(section) is None and isinstance(RECIPE_KEYS.get(section), dict):
+            recipe[section] = {}  # an empty section (lora: null) starts with its first key
         if not isinstance(recipe.get(section), dict):
             raise ConfigError(f"override {item!r}: the recipe has no section {section!r}")
         recipe[section][leaf] = value
-    elif key in recipe:
+    elif key in recipe or key in RECIPE_KEYS:
         recipe[key] = value
     else:  # not a recipe key: a trainer field (validated by the trainer config)
         recipe.setdefault("trainer", {})[key] = value
@@ -46,13 +50,88 @@ def load_recipe(stage: str, config: str = "toy", overrides: list[str] | None = N
         raise ConfigError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
     path = recipe_path(stage, config)
     recipe = load_yaml(path.read_text()) or {}
+    if not isinstance(recipe, dict):
+        raise ConfigError(f"{path} is not a recipe (a mapping of recipe keys)")
     if recipe.get("stage") != stage:
         raise ConfigError(f"{path} is a recipe for stage {recipe.get('stage')!r}, not {stage!r}")
     recipe = copy.deepcopy(recipe)
     for item in overrides or []:
         set_override(recipe, item)
+    check_recipe(recipe, f"recipe {path}" + (" with --set" if overrides else ""))
     recipe["_source"] = str(path)
     return recipe
+
+
+# What each recipe key takes: a kind of value, a tuple of choices, or a section (a mapping of its keys).
+NULLABLE = {"data_dir", "init", "system_prompt", "balance", "vision_lr", "lora", "image"}
+RECIPE_KEYS = {
+    "stage": STAGES, "kind": ("base", "sft", "grpo"), "profile": ("toy", "paper"), "model": "text",
+    "data_dir": "text", "train_file": "text", "init": "text", "system_prompt": "text", "judge": "text",
+    "seed": "whole", "gpus": "count", "nodes": "count", "strategy": ("ddp", "fsdp", "zero3"),
+    "think_instruction_fraction": "fraction", "vision_lr": "positive", "released_optimizer": "flag",
+    "rewards": "rewards", "reward_variant": VARIANTS, "grounding_reward": GROUNDING_REWARDS, "trainer": "mapping",
+    "freeze": {"vision_tower": "flag", "merger": "flag", "language_model": "flag"},
+    "balance": {"cap": "one or more", "target": "text or number"},
+    "lora": {"r": "count", "alpha": "count", "dropout": "fraction", "target_modules": "list"},
+    "image": {"min_pixels": "count", "max_pixels": "count"},
+    "generic": {"samples": "count", "think_fraction": "fraction", "seed": "whole"},
+}
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _whole(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+KINDS = {
+    "text": (lambda v: isinstance(v, str), "text"),
+    "whole": (lambda v: _whole(v) and v >= 0, "a whole number >= 0"),
+    "count": (lambda v: _whole(v) and v > 0, "a whole number > 0"),
+    "positive": (lambda v: _number(v) and v > 0, "a number > 0"),
+    "one or more": (lambda v: _number(v) and v >= 1, "a number >= 1"),
+    "fraction": (lambda v: _number(v) and 0 <= v <= 1, "a number from 0 to 1"),
+    "text or number": (lambda v: isinstance(v, str) or _number(v), "text or a number"),
+    "flag": (lambda v: isinstance(v, bool), "true or false"),
+    "list": (lambda v: isinstance(v, list), "a list"),
+    "mapping": (lambda v: isinstance(v, dict), "a mapping"),
+    "rewards": (lambda v: isinstance(v, list) and v and all(n in REGISTRY for n in v),
+                f"a list of reward names ({', '.join(REGISTRY)})"),
+}
+
+
+def check_recipe(recipe: dict, where: str) -> None:
+    """Every key known and every value of the kind it takes, before any data, model or run folder is touched:
+    a typo (`reward_variant: binry`, `freeze.vision_towr`) or a word (`freeze.vision_tower=maybe`, which is
+    truthy) would otherwise train something else silently or fail deep inside a job."""
+    for key, value in recipe.items():
+        if key not in RECIPE_KEYS:
+            raise ConfigError(f"{where}: unknown recipe key {key!r} (trainer fields go under trainer:); "
+                              f"recipe keys are {', '.join(RECIPE_KEYS)}")
+        spec = RECIPE_KEYS[key]
+        if value is None and key in NULLABLE:
+            continue
+        if isinstance(spec, dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: {key} takes a mapping of {', '.join(spec)}, not {value!r}")
+            for leaf, v in value.items():
+                if leaf not in spec:
+                    raise ConfigError(f"{where}: unknown key {key}.{leaf}; {key} takes {', '.join(spec)}")
+                _check_value(f"{key}.{leaf}", v, spec[leaf], where)
+        else:
+            _check_value(key, value, spec, where)
+
+
+def _check_value(name: str, value, spec, where: str) -> None:
+    if isinstance(spec, tuple):
+        if value not in spec:
+            raise ConfigError(f"{where}: {name} is one of {', '.join(spec)}, not {value!r}")
+        return
+    ok, wanted = KINDS[spec]
+    if not ok(value):
+        raise ConfigError(f"{where}: {name} takes {wanted}, not {value!r}")
 
 
 def trainer_config(kind: str, output_dir: str | Path, fields: dict, **defaults):
