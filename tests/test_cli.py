@@ -39,6 +39,24 @@ def test_data_build_cli_and_bad_override(tmp_path, capsys):
     assert "disjoint: True" in capsys.readouterr().out
 
 
+def test_own_config_files_have_their_profiles_keys(tmp_path, capsys):
+    from tinyrs.config import CONFIGS
+
+    data = (CONFIGS / "toy" / "data.yaml").read_text()
+    assert "  entries:" in data
+    (tmp_path / "data.yaml").write_text(data.replace("  entries:", "  entires:", 1))  # a typo in one's own copy
+    assert main(["data", "build", "--config", str(tmp_path / "data.yaml"), "--out", str(tmp_path / "d"), "--no-progress"]) == 2
+    assert "unknown key(s) instruct.entires; missing instruct.entries (the keys are those of" in capsys.readouterr().err
+    (tmp_path / "llm.yaml").write_text("teacher:\n  backend: openai\n  temprature: 0.1\n")
+    assert main(["think", "--config", str(tmp_path / "llm.yaml"), "--in", "x.json", "--out", "y.json"]) == 2
+    assert "unknown key(s) teacher.temprature" in capsys.readouterr().err
+    (tmp_path / "llm.yaml").write_text("judge:\n  backend: openai\n")  # valid, but think needs a teacher
+    assert main(["think", "--config", str(tmp_path / "llm.yaml"), "--in", "x.json", "--out", "y.json"]) == 2
+    assert "no teacher section" in capsys.readouterr().err
+    assert main(["model", "toy", "--config", "paper", "--build", "b", "--out", str(tmp_path / "m")]) == 2
+    assert "the paper profile has no model config" in capsys.readouterr().err
+
+
 def test_model_toy_and_info(toy_build, tmp_path, capsys):
     assert main(["model", "toy", "--build", str(toy_build), "--out", str(tmp_path / "m")]) == 0
     assert main(["model", "info", str(tmp_path / "m")]) == 0

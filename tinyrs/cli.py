@@ -94,11 +94,13 @@ def cmd_learnability(args):
 
 
 def cmd_think(args):
-    from .config import load_config, load_prices
+    from .config import ConfigError, load_config, load_prices
     from .data.build import image_root_of
     from .data.think import make_teacher, run_think
 
     cfg = load_config(args.config, "llm", args.set)
+    if not isinstance(cfg.get("teacher"), dict):
+        raise ConfigError(f"{cfg['_source']}: no teacher section (the CoT teacher's settings)")
     teacher_cfg = dict(cfg["teacher"])
     for key, value in (("backend", args.teacher), ("model", args.model), ("base_url", args.base_url),
                        ("workers", args.workers)):

@@ -19,7 +19,10 @@ class ConfigError(ValueError):
 def config_path(name: str, kind: str) -> Path:
     """`name` is a profile ('toy', 'paper') or a path to a YAML file."""
     if name in PROFILES:
-        return CONFIGS / name / f"{kind}.yaml"
+        path = CONFIGS / name / f"{kind}.yaml"
+        if not path.is_file():
+            raise ConfigError(f"the {name} profile has no {kind} config ({path})")
+        return path
     p = Path(name)
     if not p.is_file():
         raise ConfigError(f"no {kind} config {name!r}: give a profile ({', '.join(PROFILES)}) or a YAML file")
@@ -89,9 +92,47 @@ def load_config(name: str, kind: str, overrides: list[str] | None = None) -> dic
     path = config_path(name, kind)
     with open(path) as f:
         cfg = load_yaml(f) or {}
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: not a {kind} config (a mapping of keys)")
+    if name not in PROFILES:
+        check_own_file(cfg, kind, path)
     cfg = apply_overrides(cfg, overrides)
     cfg.setdefault("_source", str(path))
     return cfg
+
+
+# Mappings whose keys the author chooses (benchmark files, sources and their mixes): checked where they are used.
+FREE_FORM = {"eval", "sources", "task_sources", "mix"}
+
+
+def check_own_file(cfg: dict, kind: str, path) -> None:
+    """A config file of one's own has the keys of its profile's (tinyrs/configs/<profile>/<kind>.yaml): a typo
+    would otherwise be ignored, or fail deep inside a build as a KeyError. An LLM config's sections are roles the
+    author names; each takes the keys of the profile's section of that name (else of its judge), all optional."""
+    profile = cfg.get("profile", "toy")
+    if profile not in PROFILES:
+        raise ConfigError(f"{path}: profile is one of {', '.join(PROFILES)}, not {profile!r}")
+    with open(CONFIGS / profile / f"{kind}.yaml") as f:
+        reference = load_yaml(f)
+    missing, unknown = [], []
+    if kind == "llm":
+        for role, section in cfg.items():
+            if not isinstance(section, dict):
+                raise ConfigError(f"{path}: {role} is not a mapping of LLM settings")
+            unknown += [f"{role}.{k}" for k in section if k not in reference.get(role, reference["judge"])]
+    else:
+        _compare(cfg, reference, "", missing, unknown)
+    if missing or unknown:
+        said = [f"unknown key(s) {', '.join(unknown)}"] * bool(unknown) + [f"missing {', '.join(missing)}"] * bool(missing)
+        raise ConfigError(f"{path}: {'; '.join(said)} (the keys are those of tinyrs/configs/{profile}/{kind}.yaml)")
+
+
+def _compare(own: dict, ref: dict, prefix: str, missing: list, unknown: list) -> None:
+    missing += [prefix + k for k in ref if k not in own]
+    unknown += [prefix + k for k in own if k not in ref]
+    for key in ref:
+        if key in own and key not in FREE_FORM and isinstance(own[key], dict) and isinstance(ref[key], dict):
+            _compare(own[key], ref[key], f"{prefix}{key}.", missing, unknown)
 
 
 def load_prices() -> dict:
