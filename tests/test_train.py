@@ -206,7 +206,13 @@ def test_init_names_a_folder_a_stage_or_a_hub_id(tmp_path):
 
     assert resolve_init("Qwen/Qwen2-VL-2B-Instruct", tmp_path) == "Qwen/Qwen2-VL-2B-Instruct"
     (tmp_path / "ckpt").mkdir()
+    with pytest.raises(FileNotFoundError, match="ckpt: a folder without config.json, not a checkpoint"):
+        resolve_init(str(tmp_path / "ckpt"), tmp_path)  # was handed to from_pretrained: a tokenizer traceback
+    (tmp_path / "ckpt" / "config.json").write_text("{}")
     assert resolve_init(str(tmp_path / "ckpt"), tmp_path) == str(tmp_path / "ckpt")
+    (tmp_path / "run" / "checkpoint").mkdir(parents=True)
+    (tmp_path / "run" / "checkpoint" / "config.json").write_text("{}")
+    assert resolve_init(str(tmp_path / "run"), tmp_path) == str(tmp_path / "run" / "checkpoint")
     for missing in (str(tmp_path / "nothing"), "./nothing", "runs/S/nothing"):  # paths, not hub ids
         with pytest.raises(FileNotFoundError, match="no such checkpoint folder"):
             resolve_init(missing, tmp_path)

@@ -109,7 +109,7 @@ def load_processor(path_or_id: str | Path, min_pixels: int | None = None, max_pi
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     kwargs = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v is not None}
-    with _named_source(path_or_id):
+    with _named_source(path_or_id, marker=None):  # a processor can be saved on its own
         tok = AutoTokenizer.from_pretrained(str(path_or_id))
         img = Qwen2VLImageProcessorPil.from_pretrained(str(path_or_id), **kwargs)
     template = None
@@ -251,11 +251,19 @@ def is_path_name(name: str) -> bool:
     return name.startswith(("/", ".", "~")) or name.count("/") > 1
 
 
+def not_a_checkpoint(name: str, marker: str | None = "config.json") -> str | None:
+    """Why a local `name` cannot be loaded as a checkpoint (a folder with `marker`); None for one, or a hub id."""
+    p = Path(name)
+    if p.is_dir():
+        return None if not marker or (p / marker).exists() else f"a folder without {marker}, not a checkpoint"
+    return "no such checkpoint folder" if is_path_name(name) else None
+
+
 @contextmanager
-def _named_source(path_or_id):
+def _named_source(path_or_id, marker: str | None = "config.json"):
     """Re-raise loading failures with the checkpoint's name and what was tried."""
-    if not Path(str(path_or_id)).exists() and is_path_name(str(path_or_id)):
-        raise FileNotFoundError(f"{path_or_id}: no such checkpoint folder")
+    if problem := not_a_checkpoint(str(path_or_id), marker):
+        raise FileNotFoundError(f"{path_or_id}: {problem}")
     try:
         yield
     except OSError as e:

@@ -24,7 +24,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
-from ..model import is_path_name
+from ..model import not_a_checkpoint
 from ..paths import REPO_ROOT, runs_dir
 from .recipes import STAGES
 
@@ -137,9 +137,9 @@ def resolve_init(init: str | None, runs_root: str | Path | None = None, flag: st
                                     f"{Path(runs_root or runs_dir()) / ARMS} (train it with --arm {init[4:]})")
         return str(run / "checkpoint")
     p = Path(init)
-    if p.is_dir():
-        return str(p / "checkpoint") if (p / "checkpoint" / "config.json").exists() else str(p)
-    if "/" not in init:  # a stage name
+    if (p / "checkpoint" / "config.json").exists():  # a run folder
+        return str(p / "checkpoint")
+    if "/" not in init and not p.is_dir():  # a stage name
         if init not in STAGES:
             raise FileNotFoundError(f"{flag} {init}: not a checkpoint folder, a stage ({', '.join(STAGES)}), "
                                     f"arm:NAME or a hub id (owner/name)")
@@ -148,9 +148,9 @@ def resolve_init(init: str | None, runs_root: str | Path | None = None, flag: st
             raise FileNotFoundError(f"{flag} {init}: no finished run of stage {init} in {stage_dir(init, runs_root)}; "
                                     f"train it first (tinyrs train {init}) or pass a checkpoint folder")
         return str(run / "checkpoint")
-    if is_path_name(init):
-        raise FileNotFoundError(f"{flag} {init}: no such checkpoint folder")
-    return init  # a hub id such as Qwen/Qwen2-VL-2B-Instruct
+    if problem := not_a_checkpoint(init):
+        raise FileNotFoundError(f"{flag} {init}: {problem}" + " (nor a run folder with checkpoint/)" * p.is_dir())
+    return str(p) if p.is_dir() else init  # a checkpoint folder, or a hub id such as Qwen/Qwen2-VL-2B-Instruct
 
 
 def write_run_record(run: Path, stage: str, recipe: dict, inputs: dict[str, str], init: str | None,
