@@ -1,4 +1,5 @@
 """`tinyrs --help` lists the subcommands; each has its own --help."""
+import re
 import subprocess
 import sys
 
@@ -91,6 +92,15 @@ def test_reproduce_params_are_typed_like_set(monkeypatch, capsys):
     assert seen["parameters"] == {"seed": 3, "figures_dir": "/tmp/f"} and seen["only"] == ["06"]
     assert main(["reproduce", "--param", "seed"]) == 2
     assert "--param 'seed' is not KEY=VALUE" in capsys.readouterr().err
+    from tinyrs.paths import NOTEBOOKS
+
+    nb = NOTEBOOKS / "07_stage_R_grpo.ipynb"  # each value must be of the kind of the notebook's default
+    assert tinyrs.reproduce.notebook_parameters("toy", nb, {"seed": 3, "overrides": ["max_steps=5"]})["seed"] == 3
+    for name, value, problem in (("seed", "x", "parameter seed takes a number (default 0), not 'x'"),
+                                 ("train", 0, "parameter train takes true/false"),
+                                 ("overrides", "max_steps=5", "parameter overrides takes a list")):
+        with pytest.raises(SystemExit, match=re.escape(problem)):
+            tinyrs.reproduce.notebook_parameters("toy", nb, {name: value})
 
 
 @pytest.mark.parametrize("cmd, flag, value, problem", [

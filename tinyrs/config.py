@@ -69,13 +69,13 @@ def apply_overrides(cfg: dict, overrides: list[str] | None) -> dict:
             node = node[part]
         if parts[-1] not in node:
             raise ConfigError(f"override {item!r}: unknown key {key!r} (known here: {', '.join(sorted(node))})")
-        if not _same_kind(node[parts[-1]], new):
-            raise ConfigError(f"override {item!r}: {key} takes {_kind(node[parts[-1]])}, not {new!r}")
+        if not same_kind(node[parts[-1]], new):
+            raise ConfigError(f"override {item!r}: {key} takes {kind_of(node[parts[-1]])}, not {new!r}")
         node[parts[-1]] = new
     return cfg
 
 
-def _kind(value) -> str:
+def kind_of(value) -> str:
     if isinstance(value, bool):
         return "true/false"
     if isinstance(value, (int, float)):
@@ -83,9 +83,9 @@ def _kind(value) -> str:
     return {list: "a list", dict: "a mapping"}.get(type(value), "text")
 
 
-def _same_kind(old, new) -> bool:
+def same_kind(old, new) -> bool:
     """An override keeps the kind of value the config has there (a key the config leaves empty takes anything)."""
-    return old is None or new is None or _kind(old) == _kind(new) or _kind(old) == "text"
+    return old is None or new is None or kind_of(old) == kind_of(new) or kind_of(old) == "text"
 
 
 def load_config(name: str, kind: str, overrides: list[str] | None = None) -> dict:

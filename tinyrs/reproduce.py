@@ -1,7 +1,8 @@
 """`tinyrs reproduce`: execute the numbered notebooks in order with papermill.
 
 Parameters come from tinyrs/configs/<profile>/notebooks.yaml (plus --param); every key must
-be a parameter the notebook declares (papermill itself only warns about unknown ones).
+be a parameter the notebook declares (papermill itself only warns about unknown ones), with a value of
+the kind of its default (a word where the notebook's default is a number fails in a later cell otherwise).
 
 After the data notebooks (01, 02) and before the first notebook that trains (03), every training run is
 made at once: the main chain and the ablation arms (`tinyrs ablations`: independent runs in parallel,
@@ -13,7 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .config import load_yaml
+from .config import kind_of, load_yaml, same_kind
 from .paths import CONFIGS, NOTEBOOKS, RESULTS
 
 
@@ -29,20 +30,37 @@ def notebook_paths(only: list[str] | None = None) -> list[Path]:
 
 
 def declared_parameters(notebook: Path) -> set[str]:
+    return set(parameter_defaults(notebook))
+
+
+def parameter_defaults(notebook: Path) -> dict:
+    """Each declared parameter's default value, or None where the default is not a literal."""
+    import ast
+
     import papermill as pm
 
-    return set(pm.inspect_notebook(str(notebook)))
+    defaults = {}
+    for name, spec in pm.inspect_notebook(str(notebook)).items():
+        try:
+            defaults[name] = ast.literal_eval(spec["default"])
+        except (ValueError, SyntaxError):
+            defaults[name] = None
+    return defaults
 
 
 def notebook_parameters(profile: str, notebook: Path, extra: dict | None = None) -> dict:
     cfg_path = CONFIGS / profile / "notebooks.yaml"
     cfg = load_yaml(cfg_path.read_text()) if cfg_path.exists() else {}
     params = {"profile": profile, **(cfg.get("all") or {}), **(cfg.get(notebook.stem) or {}), **(extra or {})}
-    declared = declared_parameters(notebook)
-    unknown = sorted(set(params) - declared)
+    declared = parameter_defaults(notebook)
+    unknown = sorted(set(params) - set(declared))
     if unknown:
         raise SystemExit(f"{notebook.name} does not declare parameter(s) {unknown} (declared: {sorted(declared)}); "
                          f"check {cfg_path}")
+    for name, value in params.items():
+        if not same_kind(declared[name], value):
+            raise SystemExit(f"{notebook.name}: parameter {name} takes {kind_of(declared[name])} "
+                             f"(default {declared[name]!r}), not {value!r}")
     return params
 
 
