@@ -32,7 +32,6 @@ from .inspect import verify_disjoint
 from .vhm import (TASKS, DataError, ValidationReport, make_entry, make_eval_entry, read_eval_file, read_training_file,
                   resolve_train_image, task_of, write_json, write_jsonl)
 
-TRAIN_FILES = ["pretrain.json", "instruct.json", "instruct_balanced.json", "rl.json"]
 MAX_SCENE_ATTEMPTS = 12
 
 
