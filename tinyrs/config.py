@@ -112,7 +112,7 @@ def check_own_file(cfg: dict, kind: str, path) -> None:
     profile = cfg.get("profile", "toy")
     if profile not in PROFILES:
         raise ConfigError(f"{path}: profile is one of {', '.join(PROFILES)}, not {profile!r}")
-    with open(CONFIGS / profile / f"{kind}.yaml") as f:
+    with open(config_path(profile, kind)) as f:
         reference = load_yaml(f)
     missing, unknown = [], []
     if kind == "llm":

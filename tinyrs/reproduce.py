@@ -29,10 +29,6 @@ def notebook_paths(only: list[str] | None = None) -> list[Path]:
     return books
 
 
-def declared_parameters(notebook: Path) -> set[str]:
-    return set(parameter_defaults(notebook))
-
-
 def parameter_defaults(notebook: Path) -> dict:
     """Each declared parameter's default value, or None where the default is not a literal."""
     import ast
