@@ -75,10 +75,18 @@ def apply_overrides(cfg: dict, overrides: list[str] | None) -> dict:
     return cfg
 
 
+def is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)  # True is an int to Python, not to a config
+
+
+def is_whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def kind_of(value) -> str:
     if isinstance(value, bool):
         return "true/false"
-    if isinstance(value, (int, float)):
+    if is_number(value):
         return "a number"
     return {list: "a list", dict: "a mapping"}.get(type(value), "text")
 

@@ -23,7 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .. import __version__
-from ..config import ConfigError
+from ..config import ConfigError, is_whole
 from ..evaluation.benchmarks import ALL_EVAL_FILES
 from ..world import World
 from ..world.language import LHRS_TYPES, caption, make_qa
@@ -150,7 +150,7 @@ def plan_training_split(split: str, n_entries: int, mix: dict, task_sources: dic
 def count(value, name: str) -> int:
     """A count from the data config (`name` as in --set, e.g. rl.entries); anything but a whole number >= 0 is an
     error (a negative one would quietly build an empty split)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if not is_whole(value) or value < 0:
         raise ConfigError(f"data config {name}: {value!r} is not a count (a whole number >= 0)")
     return value
 

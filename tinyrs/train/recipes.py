@@ -10,10 +10,11 @@ import copy
 import typing
 from pathlib import Path
 
-from ..config import CONFIGS, ConfigError, load_yaml, parse_override
+from ..config import CONFIGS, ConfigError, is_number, is_whole, load_yaml, parse_override
 from ..rewards import GROUNDING_REWARDS, REGISTRY, VARIANTS
 
 STAGES = ("base", "P", "S", "C", "R")
+FREEZABLE = ("vision_tower", "merger", "language_model")  # the modules a recipe's freeze: section names
 
 
 def recipe_path(stage: str, config: str) -> Path:
@@ -70,7 +71,7 @@ RECIPE_KEYS = {
     "seed": "whole", "gpus": "count", "nodes": "count", "strategy": ("ddp", "fsdp", "zero3"),
     "think_instruction_fraction": "fraction", "vision_lr": "positive", "released_optimizer": "flag",
     "rewards": "rewards", "reward_variant": VARIANTS, "grounding_reward": GROUNDING_REWARDS, "trainer": "mapping",
-    "freeze": {"vision_tower": "flag", "merger": "flag", "language_model": "flag"},
+    "freeze": {module: "flag" for module in FREEZABLE},
     "balance": {"cap": "one or more", "target": "text or number"},
     "lora": {"r": "count", "alpha": "count", "dropout": "fraction", "target_modules": "list"},
     "image": {"min_pixels": "count", "max_pixels": "count"},
@@ -78,22 +79,14 @@ RECIPE_KEYS = {
 }
 
 
-def _number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _whole(v) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
 KINDS = {
     "text": (lambda v: isinstance(v, str), "text"),
-    "whole": (lambda v: _whole(v) and v >= 0, "a whole number >= 0"),
-    "count": (lambda v: _whole(v) and v > 0, "a whole number > 0"),
-    "positive": (lambda v: _number(v) and v > 0, "a number > 0"),
-    "one or more": (lambda v: _number(v) and v >= 1, "a number >= 1"),
-    "fraction": (lambda v: _number(v) and 0 <= v <= 1, "a number from 0 to 1"),
-    "text or number": (lambda v: isinstance(v, str) or _number(v), "text or a number"),
+    "whole": (lambda v: is_whole(v) and v >= 0, "a whole number >= 0"),
+    "count": (lambda v: is_whole(v) and v > 0, "a whole number > 0"),
+    "positive": (lambda v: is_number(v) and v > 0, "a number > 0"),
+    "one or more": (lambda v: is_number(v) and v >= 1, "a number >= 1"),
+    "fraction": (lambda v: is_number(v) and 0 <= v <= 1, "a number from 0 to 1"),
+    "text or number": (lambda v: isinstance(v, str) or is_number(v), "text or a number"),
     "flag": (lambda v: isinstance(v, bool), "true or false"),
     "list": (lambda v: isinstance(v, list), "a list"),
     "mapping": (lambda v: isinstance(v, dict), "a mapping"),

@@ -28,7 +28,7 @@ from ..data.build import image_root_of
 from ..data.vhm import read_jsonl, read_training_file
 from ..model import load_model, load_processor, save_checkpoint
 from .callbacks import JsonlMetrics
-from .recipes import load_recipe, trainer_config
+from .recipes import FREEZABLE, load_recipe, trainer_config
 from .runs import fingerprint, latest_run, link_arm, mark_complete, new_run_dir, resolve_init, write_run_record
 
 VISION_TOWER = "model.visual."
@@ -48,10 +48,10 @@ def module_of(name: str) -> str:
 def apply_freeze(model, freeze: dict | None) -> dict[str, int]:
     """Freeze whole modules; returns trainable parameter counts per module."""
     freeze = freeze or {}
-    unknown = set(freeze) - {"vision_tower", "merger", "language_model"}
-    if unknown:
-        raise ConfigError(f"freeze: unknown module(s) {sorted(unknown)}; use vision_tower, merger, language_model")
-    counts = {"vision_tower": 0, "merger": 0, "language_model": 0}
+    unknown = set(freeze) - set(FREEZABLE)
+    if unknown:  # load_recipe has checked a recipe's; this is for a direct caller
+        raise ConfigError(f"freeze: unknown module(s) {sorted(unknown)}; use {', '.join(FREEZABLE)}")
+    counts = dict.fromkeys(FREEZABLE, 0)
     for name, p in model.named_parameters():
         m = module_of(name)
         p.requires_grad_(not freeze.get(m, False))
