@@ -56,6 +56,25 @@ def test_eval_saves_scores_resumes_and_rescores(toy_checkpoint, toy_build, tmp_p
     assert compat["benchmarks"]["cls_AID.json"] == {"compat": r["benchmarks"]["cls_AID.json"]["compat"]}
 
 
+def test_rescore_names_a_line_that_is_not_a_prediction(tmp_path):
+    pred = tmp_path / "predictions"
+    pred.mkdir()
+    row = {"index": 0, "question": "<image>\nclass?", "answer": "forest", "prediction": "forest"}
+    p = pred / "cls_AID.jsonl"
+    p.write_text(json.dumps(row) + '\n{"index": 1, "quest')  # a run killed mid-write: the torn line is ignored
+    assert rescore(tmp_path)["benchmarks"]["cls_AID.json"]["strict"] == {"score": 1.0, "n": 1, "counted": 1}
+    for body, problem in [('{"index": 1, "quest\n' + json.dumps(row) + "\n", "line 1: not JSON"),
+                          (json.dumps(row) + '\n{"index": 1, "answer": "x"}\n', r"line 2: .*lacks question, prediction"),
+                          (json.dumps({**row, "index": "0"}) + "\n", "line 1: .*index '0' is not a whole number"),
+                          ("[1, 2]\n", "line 1: .*lacks index")]:
+        p.write_text(body)
+        with pytest.raises(ValueError, match=problem):  # not scored as if the line were not there
+            rescore(tmp_path)
+    cli = subprocess.run([sys.executable, "-m", "tinyrs.cli", "rescore", "--predictions", str(tmp_path)],
+                         capture_output=True, text=True)
+    assert cli.returncode == 2 and cli.stderr.startswith(f"error: {p}: line 1:") and "Traceback" not in cli.stderr
+
+
 def test_eval_names_missing_files(toy_checkpoint, tmp_path):
     with pytest.raises(FileNotFoundError, match="no cls_AID.json"):
         evaluate(toy_checkpoint, tmp_path, tmp_path / "out", ["AID"], progress=False)

@@ -17,6 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..config import ConfigError
+from ..data.vhm import DataError
 from .benchmarks import ALL_BENCHMARKS, BENCHMARKS, BY_FILE, BY_NAME
 from .run import benchmark_entries, benchmark_images, benchmark_prompt, prediction_row, think_prompting
 from .scoring import MODES, capability_averages, judge_grades, score_rows
@@ -50,16 +51,32 @@ def _drop_torn_tail(path: Path) -> None:
             path.write_bytes(data[:data.rfind(b"\n") + 1])
 
 
+PREDICTION_KEYS = ("index", "question", "answer", "prediction")
+
+
 def _prediction_rows(path: Path) -> dict[int, dict]:
-    """Finished predictions of one benchmark by entry index (a torn last line is ignored)."""
+    """Finished predictions of one benchmark by entry index. A torn last line (a run killed mid-write: no
+    newline at the end) is ignored; any other line that is not a prediction row is an error naming it."""
     rows = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                r = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            rows[int(r["index"])] = r
+    if not path.exists():
+        return rows
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except json.JSONDecodeError as e:
+            if n == len(lines) and not text.endswith("\n"):
+                break
+            raise DataError(path, None, f"line {n}: not JSON ({e.msg}); fix or delete the line "
+                            "(tinyrs eval then answers that question again)") from None
+        missing = [k for k in PREDICTION_KEYS if k not in r] if isinstance(r, dict) else list(PREDICTION_KEYS)
+        if missing or not isinstance(r["index"], int):
+            problem = f"lacks {', '.join(missing)}" if missing else f"index {r['index']!r} is not a whole number"
+            raise DataError(path, None, f"line {n}: not a prediction row of tinyrs eval ({problem})")
+        rows[r["index"]] = r
     return rows
 
 
@@ -117,7 +134,7 @@ def _check_record(out: Path, record: dict, overwrite: bool) -> None:
         old = json.loads(path.read_text())
         differs = {k: (old.get(k), v) for k, v in record.items() if k in SAME_RUN_KEYS and old.get(k) != v}
         if differs and not overwrite:
-            raise ValueError(f"{out} holds predictions made with other settings "
+            raise ConfigError(f"{out} holds predictions made with other settings "
                              f"({'; '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in differs.items())}): "
                              "choose another output folder, or overwrite them (--overwrite)")
         if differs:
@@ -186,7 +203,7 @@ def rescore(predictions_dir: str | Path, modes=MODES, judge=None, data_root: str
     rows = {}
     for p in sorted(d.glob("*.jsonl")):
         if p.stem not in by_stem:
-            raise ValueError(f"{p}: not a Table I benchmark's predictions (expected <stem>.jsonl, e.g. cls_AID.jsonl)")
+            raise DataError(p, None, "not a Table I benchmark's predictions (expected <stem>.jsonl, e.g. cls_AID.jsonl)")
         found = _prediction_rows(p)
         rows[by_stem[p.stem]] = [found[i] for i in sorted(found)]
     if not rows:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from ..data.vhm import read_json_list, write_json
+from ..data.vhm import DataError, read_json_list, write_json
 
 TABLE_I_TYPES = {"LR": ("comp", "presence", "rural_urban"), "HR": ("comp", "presence")}
 REQUIRED = ("question", "answer", "image", "type")
@@ -36,10 +36,10 @@ def convert_rsvqa(records_path: str | Path, image_dir: str | Path, out_dir: str 
     skipped = Counter()
     for i, r in enumerate(records):
         if not isinstance(r, dict):
-            raise ValueError(f"{records_path}: entry {i}: expected an object, got {type(r).__name__}")
+            raise DataError(records_path, i, f"expected an object, got {type(r).__name__}")
         missing = [k for k in REQUIRED if k not in r or r[k] in (None, "")]
         if missing:
-            raise ValueError(f"{records_path}: entry {i}: missing {', '.join(missing)}")
+            raise DataError(records_path, i, f"missing {', '.join(missing)}")
         if r["type"] not in by_type:
             skipped[str(r["type"])] += 1
             continue

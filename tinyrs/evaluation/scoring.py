@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from ..data.vhm import DataError
+
 MODES = ("strict", "compat")
 SMALL, MEDIUM = 32 ** 2, 96 ** 2
 
@@ -128,7 +130,7 @@ def _score_grounding(rows: list[dict], mode: str) -> dict:
     hits, ious, buckets, unparsed = [], [], defaultdict(list), 0
     for r in rows:
         if "size" not in r:
-            raise ValueError(f"grounding row for {r.get('image', '?')!r} has no image size [h, w]")
+            raise DataError(r.get("image", "?"), None, "a grounding prediction row without the image size [h, w]")
         i = grounding_iou(r["prediction"], r["answer"], r["size"])
         ious.append(i or 0.0)
         unparsed += i is None
