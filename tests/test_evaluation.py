@@ -19,6 +19,10 @@ def test_benchmark_selection():
     assert [b.name for b in select_benchmarks(["vg", "DIOR-RSVG", "cls_AID.json"])] == ["DIOR-RSVG", "AID"]
     with pytest.raises(ValueError, match="unknown benchmark 'UCM'"):
         select_benchmarks(["UCM"])
+    from tinyrs.bench import eval_throughput
+
+    with pytest.raises(ValueError, match="'UCM': not a Table I benchmark"):  # was a KeyError traceback
+        eval_throughput("no/checkpoint", "no-data", "UCM")
 
 
 def test_eval_saves_scores_resumes_and_rescores(toy_checkpoint, toy_build, tmp_path, monkeypatch):

@@ -70,11 +70,14 @@ def eval_throughput(checkpoint: str | Path, data_root: str | Path, benchmark: st
     """Samples per second of the evaluation engine (batched, left padding, KV cache, greedy) against a
     one-sample-at-a-time `generate` loop, on the same questions, and whether both give the same answers.
     think: ask as a reasoning model is asked ("instruction" or "system"), so answers carry their reasoning."""
+    from .config import ConfigError
     from .evaluation.benchmarks import BY_NAME
     from .evaluation.generate import generate
     from .evaluation.run import benchmark_entries, benchmark_images, benchmark_prompt, think_prompting
     from .model import load_model, load_processor
 
+    if benchmark not in BY_NAME:
+        raise ConfigError(f"--benchmark {benchmark!r}: not a Table I benchmark; one of {', '.join(BY_NAME)}")
     bench = BY_NAME[benchmark]
     path, entries = benchmark_entries(data_root, bench.file, n)
     system, suffix = think_prompting(think)
