@@ -12,7 +12,7 @@ import pytest
 
 from servers import FaultServer, ServedCheckpoint
 from tinyrs.data.think import (Journal, OpenAITeacher, RulesTeacher, check_caption, entry_key, run_think, side_paths)
-from tinyrs.data.vhm import read_json_list, write_json
+from tinyrs.data.vhm import DataError, read_json_list, write_json
 from tinyrs.llm import LLMClient, LLMSettings, OpenAIJudge
 from tinyrs.paths import SHARED
 
@@ -153,6 +153,17 @@ def test_torn_journal_line_is_cut_and_the_run_completes(toy_build, tmp_path):
     report = run_think(src, out, RulesTeacher(toy_build), toy_build / "images", progress=False)
     assert report["accepted"] == 20 and report["resumed_from_journal"] == 8
     assert len(read_json_list(out)) == 20
+
+
+def test_rules_teacher_names_an_entry_of_another_build(toy_build, tmp_path):
+    entries = read_json_list(toy_build / "instruct.json")[:4]
+    entries[2] = {**entries[2], "id": "from-elsewhere"}
+    write_json(tmp_path / "in.json", entries)
+    # was counted as a failed call, "retried by the next run", which would fail again for ever
+    with pytest.raises(DataError, match=r"in.json: entry 2: id 'from-elsewhere' is not a question of the toy build"):
+        run_think(tmp_path / "in.json", tmp_path / "out.json", RulesTeacher(toy_build), toy_build / "images",
+                  progress=False)
+    assert not (tmp_path / "out.json").exists()  # checked before anything is captioned
 
 
 @pytest.fixture(scope="module")

@@ -90,18 +90,22 @@ class RulesTeacher:
             if not (build_dir / f).exists():
                 raise DataError(build_dir / f, None, "the rules teacher reads the toy world's metadata, which is "
                                 "missing here; use --teacher openai for real data")
+        self.build_dir = build_dir
         self.scenes = SceneIndex(build_dir)
         self.meta = {r["id"]: r for r in read_jsonl(build_dir / "qa_meta.jsonl")}
-        self.errors: list[str] = []
+
+    def problem(self, entry: dict, image_path: Path) -> str | None:
+        """Why this entry cannot be captioned from the toy world (checked before any caption is written)."""
+        if entry.get("id") not in self.meta:
+            return f"id {entry.get('id')!r} is not a question of the toy build {self.build_dir} (its qa_meta.jsonl)"
+        if self.scenes.get(image_path) is None:
+            return f"image {str(image_path)!r} is not a scene of the toy build {self.build_dir} (its scenes.jsonl)"
+        return None
 
     def caption(self, entry: dict, image_path: Path, attempt: int) -> str | None:
         from ..world.reasoning import cot_caption
 
-        meta = self.meta.get(entry.get("id"))
-        scene = self.scenes.get(image_path)
-        if meta is None or scene is None:
-            self.errors.append(f"{entry.get('id')}: no {'metadata' if meta is None else 'scene'} in the toy build")
-            return None
+        meta, scene = self.meta[entry["id"]], self.scenes.get(image_path)
         _, question, answer = last_turns(entry)
         return cot_caption(scene, meta["qa_type"], split_tag(question)[1], answer, meta["evidence"],
                            seed_key=entry_key(entry), attempt=attempt)
@@ -209,18 +213,22 @@ def run_think(in_path: str | Path, out_path: str | Path, teacher, image_root: st
     in_path, out_path = Path(in_path), Path(out_path)
     paths = side_paths(out_path)
     entries = read_json_list(in_path)
-    unique: dict[str, dict] = {}
+    unique: dict[str, tuple[int, dict]] = {}
     for i, e in enumerate(entries):
         try:
-            unique.setdefault(entry_key(e), e)
+            unique.setdefault(entry_key(e), (i, e))
         except (KeyError, TypeError, ValueError, StopIteration) as err:
             raise DataError(in_path, i, f"not a VHM entry with a question and an answer ({err})") from None
     keys = list(unique)[:limit] if limit else list(unique)
     journal = Journal(paths["journal"])
     todo = [k for k in keys if k not in journal.done]
+    for k in todo if hasattr(teacher, "problem") else []:  # the rules teacher: entries of another build
+        i, e = unique[k]
+        if problem := teacher.problem(e, resolve_train_image(e, image_root)):
+            raise DataError(in_path, i, problem)
 
     def work(key):
-        e = unique[key]
+        e = unique[key][1]
         rec = _caption_entry(teacher, e, resolve_train_image(e, image_root), max_attempts)
         journal.append({"key": key, "task": task_of(e), **rec})
 
@@ -235,7 +243,7 @@ def run_think(in_path: str | Path, out_path: str | Path, teacher, image_root: st
     for k in keys:
         rec = journal.done.get(k)
         if rec and rec["status"] == "ok":
-            e = json.loads(json.dumps(unique[k]))
+            e = json.loads(json.dumps(unique[k][1]))
             gi, _, _ = last_turns(e)
             e["conversations"][gi]["value"] = rec["caption"]
             out.append(e)
