@@ -4,7 +4,7 @@ import pytest
 
 from tinyrs.evaluation.benchmarks import BENCHMARKS
 from tinyrs.evaluation.scoring import (capability_averages, compat_answer, compat_match, extract_answer,
-                                       grounding_iou, score_rows, size_bucket, strict_match)
+                                       grounding_iou, score_rows, size_bucket, strict_match, verdicts)
 
 
 @pytest.mark.parametrize("prediction, answer", [
@@ -110,3 +110,12 @@ def test_capability_averages_follow_table_one_groups():
 def test_unknown_mode_is_a_clear_error():
     with pytest.raises(ValueError, match="scoring mode"):
         score_rows([], "accuracy", "lenient")
+
+
+def test_verdicts_show_where_the_modes_disagree_first():
+    rows = [{"question": "<image>\nq", "answer": t, "prediction": p} for t, p in
+            [("forest", "forest"), ("parking lot", "parking"), ("river", "lake"), ("dense residential", "residential")]]
+    shown = verdicts(rows, disagree=3, agree=1)
+    assert [(v["truth"], v["strict"], v["compat"]) for v in shown] == [
+        ("parking lot", False, True), ("dense residential", False, True), ("forest", True, True)]
+    assert shown[0]["question"] == "q" and shown[0]["answer"] == "parking"

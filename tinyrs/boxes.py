@@ -1,7 +1,7 @@
 """Boxes as Qwen2-VL writes them: `[[x1, y1, x2, y2]]`, integers in a 0..1000 frame.
 
 Evaluation files keep ground truth in absolute pixels `[x1, y1, x2, y2]`; predictions are
-rescaled by width/1000 and height/1000 (see REFERENCE.md).
+rescaled by width/1000 and height/1000, as the released evaluation code does.
 """
 from __future__ import annotations
 

@@ -93,6 +93,16 @@ def size_bucket(truth: str) -> str:
 
 # --- one benchmark ----------------------------------------------------------------------------------------
 
+def verdicts(rows: list[dict], disagree: int = 3, agree: int = 2) -> list[dict]:
+    """Example answers with each mode's verdict: up to `disagree` where strict and compat differ, then
+    `agree` where they concur (for showing what the two protocols count differently)."""
+    judged = [{"question": r["question"].replace("<image>", "").strip(), "truth": r["answer"],
+               "answer": extract_answer(r["prediction"]), "strict": strict_match(r["prediction"], r["answer"]),
+               "compat": compat_match(r["prediction"], r["answer"])} for r in rows]
+    return ([j for j in judged if j["strict"] != j["compat"]][:disagree]
+            + [j for j in judged if j["strict"] == j["compat"]][:agree])
+
+
 def _rate(hits: list[bool]) -> float | None:
     return sum(hits) / len(hits) if hits else None
 
