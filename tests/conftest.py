@@ -23,6 +23,12 @@ def small_build_config(seed: int = 0, extra: list[str] | None = None) -> dict:
     return cfg
 
 
+def outputs_text(nb: dict) -> str:
+    """What an executed notebook printed (its code cells' text outputs), without its sources."""
+    return "\n".join(o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"])
+                     for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", []))
+
+
 @pytest.fixture(scope="session")
 def fixtures_dir() -> Path:
     if not FIXTURES.is_dir():

@@ -44,7 +44,7 @@ def test_eval_formats_match_the_released_harness(toy_build):
         assert len(box) == 4 and 0 <= box[0] < box[2] <= w and 0 <= box[1] < box[3] <= h
     lhrs = read_json_list(toy_build / "eval" / "LHRS-Bench.json")
     assert {t for e in lhrs for t in e["type"]} == {str(i) for i in range(1, 12)}
-    assert all(e["conversations"][1]["value"] in "ABCD" for e in lhrs)
+    assert all(e["conversations"][1]["value"] in {"A", "B", "C", "D"} for e in lhrs)
     cls = read_json_list(toy_build / "eval" / "cls_AID.json")
     assert all(e["conversations"][0]["value"].endswith("Answer with one word or short phrase.") for e in cls)
     offered = cls[0]["conversations"][0]["value"]

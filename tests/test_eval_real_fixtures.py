@@ -5,8 +5,10 @@ import json
 
 from PIL import Image
 
-from tinyrs.data.images import load_rgb
+from tinyrs.boxes import format_box, to_normalized
+from tinyrs.evaluation.generate import TransformersEngine
 from tinyrs.evaluation.harness import evaluate
+from tinyrs.evaluation.scoring import score_rows
 
 UCM = ["baseball_diamond_009.jpg", "chaparral_007.jpg", "church_010.jpg", "parking_lot_010.jpg"]
 CLASSES = "baseball diamond, chaparral, church, parking lot, forest, river"
@@ -32,7 +34,7 @@ def dota_largest_box(label_file):
     return best[1], best[2]
 
 
-def test_real_samples_are_evaluated_through_the_same_path(fixtures_dir, toy_checkpoint, tmp_path):
+def test_real_samples_are_evaluated_through_the_same_path(fixtures_dir, toy_checkpoint, tmp_path, monkeypatch):
     real = fixtures_dir / "real_images"
     cls = [entry(name, f"Classify the image within one of the given classes: {CLASSES}. Answer with one word or "
                        "short phrase.", name.rsplit("_", 1)[0].replace("_", " "), image_path=str(real)) for name in UCM]
@@ -49,8 +51,10 @@ def test_real_samples_are_evaluated_through_the_same_path(fixtures_dir, toy_chec
                 image_path=str(fixtures_dir / "dota"))]
     (tmp_path / "VG_DOIR_RSVG_test.json").write_text(json.dumps(vg))
 
-    for e in cls + vg:  # every sample reaches the model as RGB
-        assert load_rgb(f"{e['image_path']}/{e['image']}").mode == "RGB"
+    shown = []  # every image as the engine receives it
+    real_generate = TransformersEngine.generate
+    monkeypatch.setattr(TransformersEngine, "generate", lambda self, prompts, images, *a, **k:
+                        shown.extend(im for ims in images for im in ims) or real_generate(self, prompts, images, *a, **k))
     r = evaluate(toy_checkpoint, tmp_path, tmp_path / "out", ["AID", "DIOR-RSVG"], max_new_tokens=8, batch_size=3,
                  progress=False)
     aid, dior = r["benchmarks"]["cls_AID.json"], r["benchmarks"]["VG_DOIR_RSVG_test.json"]
@@ -58,5 +62,12 @@ def test_real_samples_are_evaluated_through_the_same_path(fixtures_dir, toy_chec
     assert dior["strict"]["n"] == 1 and dior["strict"]["counted"] == 1
     rows = [json.loads(x) for x in (tmp_path / "out" / "predictions" / "VG_DOIR_RSVG_test.jsonl").read_text().splitlines()]
     assert rows[0]["size"] == [557, 712] and rows[0]["answer"] == vg[0]["conversations"][1]["value"]
-    # an untrained model's answers are not right in strict mode; compat may still count an empty one
-    assert aid["strict"]["score"] <= aid["compat"]["score"]
+    # the GeoTIFF and the RGBA patch reach the model as 3-band RGB, like the JPEGs
+    assert len(shown) == 7 and {im.mode for im in shown} == {"RGB"}
+    saved = [json.loads(x) for x in (tmp_path / "out" / "predictions" / "cls_AID.jsonl").read_text().splitlines()]
+    assert [x["answer"] for x in saved] == [e["conversations"][1]["value"] for e in cls]
+    # the truth box, written as the model writes boxes (0..1000), scores IoU 1 on the non-square image
+    perfect = {**rows[0], "prediction": format_box(to_normalized(box, w, h))}
+    assert score_rows([perfect], "acc@0.5", "strict")["mean_iou"] > 0.95  # 0..1000 integers round a little
+    swapped = {**rows[0], "prediction": format_box(to_normalized(box, h, w))}  # w and h confused: a miss
+    assert score_rows([swapped], "acc@0.5", "strict")["mean_iou"] < 0.5

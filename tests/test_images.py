@@ -16,10 +16,17 @@ def test_fixture_images_load_as_rgb(fixtures_dir, name, size):
     assert np.asarray(im).std() > 5  # real content, not a blank
 
 
-def test_rgba_alpha_is_dropped_not_kept(fixtures_dir):
-    src = Image.open(fixtures_dir / "real_images/dota_P0004_patch_rgba.png")
-    assert src.mode == "RGBA"
-    assert load_rgb(fixtures_dir / "real_images/dota_P0004_patch_rgba.png").mode == "RGB"
+def test_rgba_alpha_is_composited_on_black(fixtures_dir, tmp_path):
+    src = np.asarray(Image.open(fixtures_dir / "real_images/dota_P0004_patch_rgba.png")).copy()
+    assert src.shape[2] == 4
+    src[:20, :, 3] = 0  # a no-data strip (the fixture itself is opaque everywhere)
+    src[20:40, :, 3] = 128  # half transparent
+    Image.fromarray(src, "RGBA").save(tmp_path / "nodata.png")
+    got = np.asarray(load_rgb(tmp_path / "nodata.png")).astype(int)
+    assert got.shape == src.shape[:2] + (3,)
+    assert (got[:20] == 0).all()  # no data stays dark, as in GIS tools
+    assert np.abs(got[20:40] - src[20:40, :, :3].astype(int) * 128 / 255).max() <= 1
+    assert (got[40:] == src[40:, :, :3]).all()  # opaque pixels keep their colour
 
 
 def test_geotiff_pixels_match_tifffile(fixtures_dir):

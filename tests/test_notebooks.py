@@ -4,6 +4,7 @@ import json
 import papermill as pm
 import pytest
 
+from conftest import outputs_text
 from tinyrs.paths import NOTEBOOKS
 from tinyrs.reproduce import notebook_parameters, notebook_paths, parameter_defaults
 
@@ -13,11 +14,6 @@ def run(name, tmp_path, **params):
     pm.execute_notebook(str(NOTEBOOKS / name), str(out), parameters=params, cwd=str(tmp_path), kernel_name="python3",
                         progress_bar=False)
     return json.loads(out.read_text())
-
-
-def outputs_text(nb) -> str:
-    return "\n".join(o.get("text", "") if isinstance(o.get("text", ""), str) else "".join(o["text"])
-                     for c in nb["cells"] if c["cell_type"] == "code" for o in c.get("outputs", []))
 
 
 @pytest.mark.slow

@@ -20,16 +20,35 @@ def test_image_token_spread_measures_the_merger_output(toy_checkpoint, toy_build
     inputs = processor.image_processor(images=benchmark_images(entries, path)[0], return_tensors="pt")
     with torch.no_grad():
         tokens = model.model.visual(inputs["pixel_values"], grid_thw=inputs["image_grid_thw"]).pooler_output
+    # what the language model receives: one token per 2 x 2 merged patches, of the text width (not the ViT's)
+    merge = model.config.vision_config.spatial_merge_size
+    assert tokens.shape == (int(inputs["image_grid_thw"].prod()) // merge ** 2, model.config.text_config.hidden_size)
+    assert model.config.vision_config.embed_dim != model.config.text_config.hidden_size  # so the check can tell
     one = image_token_spread(loaded, toy_build / "eval", limit=1)["spread"]
     assert math.isclose(one, (tokens.std(0).norm() / tokens.mean(0).norm()).item(), rel_tol=1e-4)
 
 
 @pytest.mark.parametrize("other_images", [False, True])
-def test_grounding_probe_and_its_other_image_control(toy_checkpoint, toy_build, other_images):
-    from tinyrs.train.probes import grounding_probe
+def test_grounding_probe_and_its_other_image_control(toy_checkpoint, toy_build, other_images, monkeypatch):
+    """A stand-in model that boxes exactly the referent of the image it is shown: IoU ~1 when each question
+    gets its own image; the control shows each question the next one's image, so the boxes miss."""
+    from tinyrs import boxes
+    from tinyrs.data.vhm import answer_text
+    from tinyrs.evaluation.run import benchmark_entries, benchmark_images
+    from tinyrs.train import probes
 
-    r = grounding_probe(toy_checkpoint, toy_build / "eval", limit=3, max_new_tokens=8, other_images=other_images)
-    assert r["samples"] == 3 and 0.0 <= r["mean_iou"] <= 1.0
+    path, entries = benchmark_entries(toy_build / "eval", probes.GROUNDING_FILE, 4)
+    box_in = {img.tobytes(): boxes.format_box(boxes.to_normalized(boxes.parse_pixel_box(answer_text(e)),
+                                                                   e["size"][1], e["size"][0]))
+              for e, (img,) in zip(entries, benchmark_images(entries, path))}
+    monkeypatch.setattr(probes, "complete", lambda model, processor, prompts, images, *a, **k:
+                        [f"<reasoning>.</reasoning><answer>{box_in[img.tobytes()]}</answer>" for (img,) in images])
+    r = probes.grounding_probe(toy_checkpoint, toy_build / "eval", limit=4, other_images=other_images)
+    assert r["samples"] == 4 and r["parsed_boxes"] == 4
+    if other_images:
+        assert r["mean_iou"] < 0.5 and r["acc@0.5"] < 0.5
+    else:
+        assert r["mean_iou"] > 0.95 and r["acc@0.5"] == 1.0
 
 
 def test_a_checkpoint_loaded_once_probes_like_its_path(toy_checkpoint, toy_build):

@@ -118,6 +118,25 @@ def test_rewards_never_raise_and_stay_in_range(text, truth, kind, variant, groun
     assert isinstance(answer_part(completion_text(conv(text))), str)
 
 
+in_frame = st.tuples(*[st.integers(min_value=0, max_value=1000)] * 4)
+plain = st.text(alphabet=st.characters(blacklist_characters="<>[]"), max_size=80)  # no tags, no box brackets
+
+
+@settings(max_examples=300, deadline=None)
+@given(reasoning=plain, box=in_frame, truth=in_frame, gap=st.sampled_from(["", "\n", " \n\n "]),
+       variant=st.sampled_from(["continuous", "binary", "quantized"]))
+def test_well_formed_completions_score_their_box(reasoning, box, truth, gap, variant):
+    """Completions in the trained format (which arbitrary text almost never is): format 1, and the
+    grounding reward is the shaped IoU of the answer's box (intended) or 1 for any well-ordered box (released)."""
+    text = f"<reasoning>{reasoning}</reasoning>{gap}<answer>[[{box[0]}, {box[1]}, {box[2]}, {box[3]}]]</answer>"
+    assert format_reward([conv(text), text]) == [1.0, 1.0]
+    kw = dict(answer_type=["grounding"], solution=["[[{}, {}, {}, {}]]".format(*truth)])
+    assert make_accuracy_reward(variant)([conv(text)], **kw) == [shape_score(iou(box, truth), variant, 0.5)]
+    well_ordered = box[2] > box[0] and box[3] > box[1]
+    assert make_accuracy_reward(variant, "released")([conv(text)], **kw) == [shape_score(float(well_ordered), variant, 0.5)]
+    assert make_accuracy_reward(variant)([conv(text)], answer_type=["closed"], solution=[text.split("<answer>")[1][:-9]]) == [1.0]
+
+
 @settings(max_examples=300, deadline=None)
 @given(a=boxes, b=boxes)
 def test_iou_properties(a, b):

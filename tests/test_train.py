@@ -82,6 +82,7 @@ def test_zero_grpo_from_the_base_and_reward_variants(train_env):
     r = stage(train_env, "R", "init=base", "reward_variant=binary", "grounding_reward=released",
               "max_completion_length=16")
     assert any("rewards/accuracy_binary_released_grounding/mean" in m for m in load_metrics(r))
+    assert json.loads((r / "run.json").read_text())["init"]["path"] == str(train_env["base"] / "checkpoint")
 
 
 def test_freezing_the_vision_tower_keeps_it(train_env):

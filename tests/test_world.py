@@ -94,7 +94,7 @@ def test_every_task_type_is_asked_and_true():
                 if qa.qa_type == "rural_urban":
                     assert qa.answer == scene.setting
                 if qa.qa_type == "choice":  # multiple choice in the training data, answered by letter
-                    assert qa.answer in "ABCD" and f"{qa.answer}. {qa.evidence['correct']}" in qa.question
+                    assert qa.answer in {"A", "B", "C", "D"} and f"{qa.answer}. {qa.evidence['correct']}" in qa.question
                 if qa.task == "VG":
                     box = parse_box(qa.answer)
                     obj = scene.objects[qa.evidence["object"]]
@@ -140,7 +140,7 @@ def test_all_eleven_lhrs_types_can_be_asked():
             break
     assert set(got) == set(LHRS_TYPES)
     for qa in got.values():
-        assert qa.answer in "ABCD" and f"{qa.answer}. {qa.evidence['correct']}" in qa.question
+        assert qa.answer in {"A", "B", "C", "D"} and f"{qa.answer}. {qa.evidence['correct']}" in qa.question
 
 
 def test_modalities_render_differently():
