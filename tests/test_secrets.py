@@ -53,3 +53,41 @@ def test_canary_key_never_leaks(toy_build, tmp_path, monkeypatch):
     assert leaks == []
     assert canary not in r.stdout + r.stderr
     assert (build / "llm_cache").is_dir() and any((build / "llm_cache").rglob("*.json"))  # the cache was written
+
+
+def test_keys_typed_into_options_are_refused_or_masked(tmp_path, monkeypatch):
+    """A key where a key does not belong (a URL, a --set, a notebook parameter, a trainer field) is refused
+    before it is used, and an error that quotes the option masks it."""
+    from tinyrs.llm import LLMClient, LLMConfigError, LLMSettings
+    from tinyrs.redact import redact
+    from tinyrs.reproduce import notebook_parameters
+    from tinyrs.train.runs import write_run_record
+
+    canary = "SECRET" + uuid.uuid4().hex[:12]
+    for text in (f"sk-{canary}", f"hf_{canary}", f"http://user:{canary}@127.0.0.1:9/v1", f"Basic {canary}==",
+                 f"Bearer {canary}", f"teacher.api_key={canary}", f"hub_token: '{canary}'"):
+        assert canary not in redact(text), text
+    assert redact("api_key_env=OPENAI_API_KEY max_tokens: 1024 https://api.openai.com/v1") == \
+        "api_key_env=OPENAI_API_KEY max_tokens: 1024 https://api.openai.com/v1"  # nothing else is touched
+
+    with pytest.raises(LLMConfigError, match="base_url carries credentials") as e:  # httpx would send it as Basic
+        LLMClient(LLMSettings(base_url=f"http://user:{canary}@127.0.0.1:9/v1"))
+    with pytest.raises(LLMConfigError, match="the \\*name\\* of the environment variable") as e2:
+        LLMClient(LLMSettings(base_url="http://127.0.0.1:9/v1", api_key_env=f"sk-{canary}"))
+    assert canary not in str(e.value) + str(e2.value)
+
+    cli = [sys.executable, "-m", "tinyrs.cli"]
+    for args in (["think", "--in", "x.json", "--out", "y.json", "--set", f"teacher.api_key=sk-{canary}"],
+                 ["train", "S", "--config", "toy", "--dry-run", "--set", f"hub_token=hf_{canary}"],
+                 ["reproduce", "--only", "02", "--no-ablations", "--out", str(tmp_path / "nb"),
+                  "--param", f"base_url=http://u:{canary}@host/v1"]):
+        r = subprocess.run(cli + args, capture_output=True, text=True, cwd=tmp_path)
+        assert r.returncode != 0 and canary not in r.stdout + r.stderr, args
+        assert "Traceback" not in r.stderr, r.stderr
+    assert not (tmp_path / "nb").exists() or not list((tmp_path / "nb").iterdir())  # no notebook written
+    with pytest.raises(SystemExit, match="looks like a key"):
+        notebook_parameters("toy", NOTEBOOKS / "02_cot_captions.ipynb", {"base_url": f"http://u:{canary}@h/v1"})
+
+    monkeypatch.setattr(sys, "argv", ["tinyrs", "train", "S", "--set", f"data_dir=http://u:{canary}@host/d"])
+    record = write_run_record(tmp_path, "S", {}, {}, None, 0)
+    assert canary not in json.dumps(record) + (tmp_path / "run.json").read_text()

@@ -495,11 +495,12 @@ def main(argv: list[str] | None = None) -> int:
     from .data.images import ImageLoadError
     from .data.vhm import DataError
     from .llm import LLMConfigError
+    from .redact import redact
 
     try:
         args.func(args)
     except (DataError, ImageLoadError, ConfigError, LLMConfigError, FileNotFoundError) as e:  # bad input: one line
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {redact(e)}", file=sys.stderr)  # a key typed into an option is not echoed
         return 2
     return 0
 

@@ -44,7 +44,11 @@ def load_yaml(text_or_file):
 
 def parse_value(text: str):
     """A command-line value, read as YAML: 3 -> int, 0.5 -> float, 1e-3 -> float, true -> bool, [1, 2] -> list."""
-    return load_yaml(text)
+    try:
+        return load_yaml(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"a value that is not valid YAML ({getattr(e, 'problem', None) or 'cannot parse'}); quote "
+                          "text that holds : # [ ] { } or quotes") from None
 
 
 def parse_override(item: str, what: str = "override") -> tuple[str, object]:
@@ -52,7 +56,10 @@ def parse_override(item: str, what: str = "override") -> tuple[str, object]:
     if "=" not in item:
         raise ConfigError(f"{what} {item!r} is not KEY=VALUE")
     key, raw = item.split("=", 1)
-    return key.strip(), parse_value(raw)
+    try:
+        return key.strip(), parse_value(raw)
+    except ConfigError as e:
+        raise ConfigError(f"{what} {key.strip()}: {e}") from None
 
 
 def apply_overrides(cfg: dict, overrides: list[str] | None) -> dict:

@@ -30,11 +30,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
+from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
 from .data.images import load_rgb
 from .prompts import JUDGE_SYSTEM, judge_text
+from .redact import redact
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "0.0.0.0")
 
@@ -63,14 +65,6 @@ class LLMSettings:
         cfg = dict(cfg or {})
         known = {k: cfg.pop(k) for k in list(cfg) if k in cls.__dataclass_fields__}
         return cls(**known)  # the remaining keys (backend, ...) belong to the caller
-
-
-def redact(text: str, secret: str | None) -> str:
-    """Remove the key, and anything shaped like an API key, from a message."""
-    text = str(text)
-    if secret:
-        text = text.replace(secret, "***")
-    return re.sub(r"\bsk-[A-Za-z0-9_\-*]{6,}", "sk-***", text)
 
 
 def image_data_url(image, max_side: int = 1024) -> str:
@@ -164,6 +158,12 @@ class LLMClient:
         self.settings = settings if isinstance(settings, LLMSettings) else LLMSettings.from_config(settings)
         self.name = name
         self.base_url = self.settings.base_url or os.environ.get("OPENAI_BASE_URL") or None
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(self.settings.api_key_env)):
+            raise LLMConfigError(f"{name}: api_key_env is the *name* of the environment variable that holds the key "
+                                 "(e.g. OPENAI_API_KEY), not the key")
+        if urlsplit(self.base_url or "").password or "@" in urlsplit(self.base_url or "").netloc:
+            raise LLMConfigError(f"{name}: base_url carries credentials (user:key@host); give the key through "
+                                 f"${self.settings.api_key_env} instead (a URL is written to caches and reports)")
         key = os.environ.get(self.settings.api_key_env)
         if not key:
             if self.base_url and any(h in self.base_url for h in LOCAL_HOSTS):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .config import kind_of, load_yaml, same_kind
 from .paths import CONFIGS, NOTEBOOKS, RESULTS
+from .redact import looks_secret
 
 
 def notebook_paths(only: list[str] | None = None) -> list[Path]:
@@ -54,6 +55,9 @@ def notebook_parameters(profile: str, notebook: Path, extra: dict | None = None)
         raise SystemExit(f"{notebook.name} does not declare parameter(s) {unknown} (declared: {sorted(declared)}); "
                          f"check {cfg_path}")
     for name, value in params.items():
+        if looks_secret(f"{name}={value}"):  # papermill writes parameters into the executed notebook
+            raise SystemExit(f"{notebook.name}: parameter {name} holds what looks like a key or a password; "
+                             "give keys through the environment ($OPENAI_API_KEY, $HF_TOKEN), not a parameter")
         if not same_kind(declared[name], value):
             raise SystemExit(f"{notebook.name}: parameter {name} takes {kind_of(declared[name])} "
                              f"(default {declared[name]!r}), not {value!r}")

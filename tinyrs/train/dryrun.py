@@ -22,6 +22,7 @@ from .. import paths
 from ..config import CONFIGS
 from ..data.vhm import read_training_file
 from ..model import PUBLISHED, QWEN2VL_2B, QWEN2VL_7B, count_parameters
+from ..redact import redact
 from .recipes import STAGES, check_trainer_fields, load_recipe
 
 GIB = 1024 ** 3
@@ -110,7 +111,7 @@ def dry_run(recipe: dict, train_args: list[str] | None = None) -> dict:
               f"--num_processes {gpus} --num_machines {nodes}" +
               (" --machine_rank $SLURM_NODEID --main_process_ip $MASTER_ADDR --main_process_port $MASTER_PORT"
                if nodes > 1 else "") + " -m tinyrs.train " +
-              shlex.join(train_args or [stage, "--config", recipe.get("profile", "paper")]))
+              redact(shlex.join(train_args or [stage, "--config", recipe.get("profile", "paper")])))
     return {"stage": stage, "kind": kind, "model_source": source, "init": init, "parameters": params,
             "train_file": str(train_file), "entries": report.valid, "entries_per_epoch": n,
             "schema_problems": report.total - report.valid, "gpus": gpus, "nodes": nodes, "strategy": strategy,

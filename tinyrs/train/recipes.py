@@ -156,6 +156,8 @@ def check_trainer_fields(kind: str, fields: dict):
     unknown = sorted(set(fields) - set(known))
     if unknown:
         raise ConfigError(f"unknown {cls.__name__} field(s) {unknown}")
+    if "hub_token" in fields:  # a recipe is written to run.json and into the printed launch line
+        raise ConfigError("hub_token is refused: give the Hub token through $HF_TOKEN, not a recipe or --set")
     hints = typing.get_type_hints(cls)
     for key, value in fields.items():
         allowed = set(typing.get_args(hints[key]) or [hints[key]])

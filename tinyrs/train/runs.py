@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..model import not_a_checkpoint
 from ..paths import REPO_ROOT, runs_dir
+from ..redact import redact
 from .recipes import STAGES
 
 PACKAGES = ["tinyrs", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "openai"]
@@ -156,7 +157,7 @@ def resolve_init(init: str | None, runs_root: str | Path | None = None, flag: st
 def write_run_record(run: Path, stage: str, recipe: dict, inputs: dict[str, str], init: str | None,
                      seed: int, extra: dict | None = None) -> dict:
     record = {
-        "stage": stage, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": sys.argv,
+        "stage": stage, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": [redact(a) for a in sys.argv],
         "seed": seed, "recipe": recipe, "git_commit": git_commit(), "python": platform.python_version(),
         "packages": package_versions(), "host": platform.node(),
         "inputs": {name: {"path": str(p), "sha256": fingerprint(p)} for name, p in inputs.items()},
