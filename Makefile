@@ -6,7 +6,9 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum 
 
 .PHONY: venv test test-fast reproduce data clean
 
-# torch first, pinned to the CPU wheel (a looser spec pulls gigabytes of CUDA), then the package.
+# torch first, pinned (a looser spec pulls gigabytes of CUDA): this machine's pip finds the CPU wheel of
+# 2.13.0 locally; elsewhere PyPI serves the CUDA build (add --index-url https://download.pytorch.org/whl/cpu
+# for the CPU one). Then the package, at the tested versions (constraints.txt).
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0

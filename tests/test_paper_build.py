@@ -45,6 +45,7 @@ def test_paper_build_samples_disjoint_instruct_and_rl_from_real_images(fixtures_
     assert not {e["image"] for e in instruct} & {e["image"] for e in rl}
     assert report["disjointness"]["rl_vs_instruct"]["shared_files"] == 0
     assert report["eval_files"] == {"cls_AID.json": 1}
+    assert (out / "eval").resolve() == eval_root.resolve()  # where tinyrs ablations and eval look for them
     assert report["files"]["pretrain.json"] == len(IMAGES)
     balanced = Counter(task_of(e) for e in read_json_list(out / "instruct_balanced.json"))
     before = Counter(task_of(e) for e in instruct)

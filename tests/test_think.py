@@ -144,7 +144,7 @@ def test_torn_journal_line_is_cut_and_the_run_completes(toy_build, tmp_path):
     entries = read_json_list(toy_build / "instruct.json")[:20]
     src = tmp_path / "in.json"
     write_json(src, entries)
-    out = tmp_path / "out.json"
+    out = tmp_path / "new" / "out.json"  # a folder that does not exist yet is made
     run_think(src, out, RulesTeacher(toy_build), toy_build / "images", limit=8, progress=False)
     journal = side_paths(out)["journal"]
     with open(journal, "a") as f:

@@ -269,6 +269,17 @@ def build_toy(cfg: dict, out: str | Path, workers: int | None = None, progress: 
 
 # --- the paper profile: real VHM JSON --------------------------------------------------------------
 
+def _link_eval(out: Path, eval_root: Path) -> None:
+    """`<out>/eval` -> the benchmark folder (linked, not copied), where `tinyrs ablations` and the notebooks
+    look for the evaluation files of a build, as in the toy build."""
+    link = out / "eval"
+    if link.is_symlink() and link.resolve() == eval_root:
+        return
+    if link.exists() or link.is_symlink():
+        raise DataError(link, None, f"exists and is not a link to --eval-root {eval_root}; move it away")
+    link.symlink_to(eval_root, target_is_directory=True)
+
+
 def build_from_vhm(vhm_json: str | Path, image_root: str | Path, out: str | Path, cfg: dict,
                    pretrain_json: str | Path | None = None, eval_root: str | Path | None = None,
                    skip_invalid: bool = False, check_images: str = "decode", progress: bool = True,
@@ -318,6 +329,7 @@ def build_from_vhm(vhm_json: str | Path, image_root: str | Path, out: str | Path
                 es, rep = read_eval_file(p, "exists", skip_invalid, progress)
                 eval_counts[fname] = len(es)
                 validations.append(rep)
+        _link_eval(out, Path(eval_root).resolve())
     report = {
         "profile": "paper", "tinyrs_version": __version__, "seed": cfg["seed"], "image_root": str(image_root),
         "eval_root": str(Path(eval_root).resolve()) if eval_root else None,

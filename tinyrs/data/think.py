@@ -220,6 +220,7 @@ def run_think(in_path: str | Path, out_path: str | Path, teacher, image_root: st
         except (KeyError, TypeError, ValueError, StopIteration) as err:
             raise DataError(in_path, i, f"not a VHM entry with a question and an answer ({err})") from None
     keys = list(unique)[:limit] if limit else list(unique)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
     journal = Journal(paths["journal"])
     todo = [k for k in keys if k not in journal.done]
     for k in todo if hasattr(teacher, "problem") else []:  # the rules teacher: entries of another build
