@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable
 
-from .boxes import format_box, iou, parse_box, parse_pixel_box, to_normalized, to_pixels  # noqa: F401 (re-export)
 
 # Qwen2-VL's special tokens, in the order of the real vocabulary.
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",

@@ -211,6 +211,17 @@ def rescore(predictions_dir: str | Path, modes=MODES, judge=None, data_root: str
     return score_predictions(rows, modes, judge, data_root)
 
 
+def models_table(results: dict[str, dict], modes=MODES) -> list[dict]:
+    """Several models' scores side by side (one column per model and mode), then the capability averages.
+    results: model name -> the result of `evaluate` (or scores.json)."""
+    first = next(iter(results.values()))
+    rows = [{"benchmark": f.removesuffix(".json"),
+             **{f"{n} {m}": r["benchmarks"][f][m]["score"] for n, r in results.items() for m in modes}}
+            for f in first["benchmarks"]]
+    return rows + [{"benchmark": f"avg {g}", **{f"{n} {m}": r["averages"][m].get(g) for n, r in results.items()
+                                               for m in modes}} for g in first["averages"][modes[0]]]
+
+
 def scores_table(result: dict) -> list[dict]:
     """One row per benchmark with both modes side by side, then the capability averages."""
     rows = []

@@ -232,3 +232,51 @@ def plot_paper_vs_toy(paper: list[dict], toy: list[dict], title: str, label: str
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig, table
+
+
+def plot_table_vs_paper(table: str, arms: dict, plan: dict, profile: str, title: str | None = None):
+    """A table notebook's figure: the paper's capability averages beside this run's (strict)."""
+    from .reproduced import paper_capabilities
+    from .tables import reproduced_rows
+
+    paper = [{"row": r, **v} for r, v in paper_capabilities(table).items()]
+    return plot_paper_vs_toy(paper, reproduced_rows(table, arms, plan, "strict"),
+                             title or f"Table {table}: the paper beside the {profile} run (strict)")
+
+
+def plot_group_scores(scores: dict[str, dict[str, float]], groups: tuple[str, ...], title: str):
+    """Capability averages (strict) of a few models, as bars. scores: model -> {benchmark file: score}."""
+    from ..evaluation.benchmarks import BENCHMARKS
+    from ..evaluation.scoring import capability_averages
+
+    summary = []
+    for m, s in scores.items():
+        avg = capability_averages({f: {"score": v} for f, v in s.items()}, BENCHMARKS)
+        summary.append({"model": m, **{g: avg.get(g) for g in groups}})
+    fig, ax = plt.subplots(figsize=(5.5, 3))
+    width = 0.76 / len(groups)
+    for i, g in enumerate(groups):
+        ax.bar([k + width * i for k in range(len(summary))], [r[g] or 0.0 for r in summary], width=width, label=g)
+    ax.set_xticks([k + width * (len(groups) - 1) / 2 for k in range(len(summary))], [r["model"] for r in summary])
+    ax.set_ylabel("strict accuracy")
+    ax.set_title(title)
+    ax.legend()
+    return fig, summary
+
+
+def plot_table5(rows: list[dict], profile: str):
+    """Table V as measured here: latency and throughput of the small and the larger model, per kind of model."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    plotted = []
+    for ax, key in zip(axes, ("ms/sample", "tokens/s")):
+        for k, size in enumerate(("small", "larger")):
+            sel = [r for r in rows if r["size"] == size]
+            ax.bar([i + 0.4 * k for i in range(len(sel))], [r[key] for r in sel], 0.4, label=size)
+            plotted += [{"size": size, "kind": r["kind"], "measure": key, "value": r[key]} for r in sel]
+        kinds = [r["kind"] for r in rows if r["size"] == "small"]
+        ax.set_xticks([i + 0.2 for i in range(len(kinds))], kinds)
+        ax.set_title(key, fontsize=9)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(f"Table V on this machine ({profile}): latency and throughput, one question at a time", fontsize=10)
+    fig.tight_layout()
+    return fig, plotted

@@ -90,3 +90,13 @@ def check_paper() -> list[dict]:
                         "computed": a[cap], "exact": a[cap], "ok": a[cap] == b[cap], "within_rounding": a[cap] == b[cap]})
     return out
 
+
+def checks_summary(table: str) -> str:
+    """What a table notebook prints under the paper's table: how many of its numbers were recomputed or
+    compared, and those the rows do not give."""
+    from .tables import text_table
+
+    checks = [c for c in check_paper() if c["check"].startswith(f"Table {table} ")]
+    failing = [c for c in checks if not c["ok"]]
+    return (f"{len(checks)} numbers of Table {table} recomputed or compared; {len(failing)} do not follow from "
+            f"the rows:\n" + text_table(failing or [{"check": "none"}], digits=2))

@@ -3,12 +3,26 @@ of the paper's claims on both. Everything is read from the package's paper numbe
 committed results of a run (`results/<profile>/arms.json`, `table5.json`)."""
 from __future__ import annotations
 
+from pathlib import Path
+
+from .. import paths
 from .ablations import load_arms, load_plan
 from .claims import CAPS, check_claims, evaluator_claim
 from .paper import capability_values, paper_numbers
 from .tables import as_capability_dict, reproduced_rows
 
 MODES = ("strict", "compat")
+
+
+def open_results(profile: str, results_dir: str | Path | None = None) -> tuple[Path, dict, dict, str]:
+    """A table notebook's inputs: the results folder, its arms.json, the ablation plan, and a line saying
+    what was evaluated and how."""
+    results = Path(results_dir) if results_dir else paths.RESULTS / profile
+    arms, plan = load_arms(profile, results), load_plan(profile)
+    header = (f"{profile} results: {results / 'arms.json'} ({len(arms['nodes'])} arms; evaluation: "
+              f"{arms['evaluation']['limit'] or 'all'} questions per benchmark, reasoning models asked with "
+              f"'{arms['evaluation']['think_prompt']}')")
+    return results, arms, plan, header
 
 
 def paper_capabilities(table: str) -> dict[str, dict]:

@@ -124,6 +124,35 @@ def grounding_probe(checkpoint, eval_root: str | Path, limit: int = 100, instruc
             "mean_iou": s["mean_iou"], "acc@0.5": s["score"]}
 
 
+def probe_table(models: dict, build_dir: str | Path, n: int, judge=None, seed: int = 0, grounding_limit: int = 0,
+                grounding_samples: int = 0) -> tuple[list[dict], dict]:
+    """The stage notebooks' before/after table: for each named checkpoint, the training rewards on `n` VHM-RL
+    prompts, greedy and sampled as in stage R; with `grounding_limit`, grounding IoU on the toy DIOR-RSVG asked
+    as R asks (greedy; `grounding_samples` sampled completions per question) and the other-image control.
+    Returns the rows and the probes' results by (name, decoding)."""
+    build_dir = Path(build_dir)
+    rows, probes = [], {}
+    for name, checkpoint in models.items():
+        loaded = load(checkpoint)  # once for every probe
+        ground = {}
+        if grounding_limit and (build_dir / "eval").is_dir():
+            ev = build_dir / "eval"
+            ground = {"greedy": grounding_probe(loaded, ev, grounding_limit),
+                      "sampled (R)": grounding_probe(loaded, ev, grounding_limit, samples=grounding_samples, seed=seed),
+                      "control": grounding_probe(loaded, ev, grounding_limit, other_images=True)}
+        for decoding in ("greedy", "sampled (R)"):
+            r = reward_probe(loaded, build_dir, n, sample=decoding != "greedy", judge=judge, seed=seed)
+            probes[(name, decoding)] = r
+            row = {"model": name, "decoding": decoding, "format": r["format"], "accuracy": r["accuracy"],
+                   "total reward": r["total"], "words": round(r["mean_length_words"], 1)}
+            if ground:
+                g = ground[decoding]
+                row |= {"grounding IoU": g["mean_iou"], "boxes parsed": f"{g['parsed_boxes']}/{g['samples']}",
+                        "IoU, other image": ground["control"]["mean_iou"] if decoding == "greedy" else "-"}
+            rows.append(row)
+    return rows, probes
+
+
 def scene_naming_rate(checkpoint, build_dir: str | Path, n: int = 60) -> dict:
     """How often the answer to 'Describe this image.' names the right scene class (held-out images)."""
     from ..world.language import SCENE_PHRASES

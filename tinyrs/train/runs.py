@@ -104,6 +104,11 @@ def latest_run(stage: str, runs_root: str | Path | None = None, complete: bool =
     return runs[-1] if runs else None
 
 
+def run_init(run: str | Path) -> Path:
+    """The checkpoint a run started from (recorded in its run.json)."""
+    return Path(json.loads((Path(run) / "run.json").read_text())["init"]["path"])
+
+
 ARMS = "arms"  # runs/arms/<name> -> the run of one ablation arm (tinyrs train --arm NAME, tinyrs ablations)
 
 

@@ -312,3 +312,20 @@ def load_metrics(run: str | Path) -> list[dict]:
     """metrics.jsonl of a run (TRL's logs, one record per logging step)."""
     p = Path(run) / "metrics.jsonl"
     return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.exists() else []
+
+
+def stage_run(stage: str, profile: str, train: bool = True, overrides=(), runs_root=None) -> Path:
+    """A stage notebook's run: trained (or an identical finished run reused) when `train`, else the stage's
+    latest finished run."""
+    if train:
+        return run_stage(stage, profile, overrides=list(overrides), runs_root=runs_root, progress=False)
+    run = latest_run(stage, runs_root)
+    if run is None:
+        raise FileNotFoundError(f"no finished run of stage {stage}: train it (tinyrs train {stage}) or set train=True")
+    return run
+
+
+def run_summary(run: str | Path) -> str:
+    """One line: the run, its steps, wall time and peak memory (from complete.json)."""
+    done = json.loads((Path(run) / "complete.json").read_text())
+    return f"{run}: {done['steps']} steps in {done['seconds']} s, peak memory {done.get('peak_rss_mb')} MB"
