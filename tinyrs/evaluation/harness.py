@@ -135,8 +135,8 @@ def _check_record(out: Path, record: dict, overwrite: bool) -> None:
         differs = {k: (old.get(k), v) for k, v in record.items() if k in SAME_RUN_KEYS and old.get(k) != v}
         if differs and not overwrite:
             raise ConfigError(f"{out} holds predictions made with other settings "
-                             f"({'; '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in differs.items())}): "
-                             "choose another output folder, or overwrite them (--overwrite)")
+                              f"({'; '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in differs.items())}): "
+                              "choose another output folder, or overwrite them (--overwrite)")
         if differs:
             shutil.rmtree(out / "predictions", ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
