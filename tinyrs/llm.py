@@ -161,7 +161,7 @@ class LLMClient:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(self.settings.api_key_env)):
             raise LLMConfigError(f"{name}: api_key_env is the *name* of the environment variable that holds the key "
                                  "(e.g. OPENAI_API_KEY), not the key")
-        if urlsplit(self.base_url or "").password or "@" in urlsplit(self.base_url or "").netloc:
+        if "@" in urlsplit(self.base_url or "").netloc:  # user:key@host
             raise LLMConfigError(f"{name}: base_url carries credentials (user:key@host); give the key through "
                                  f"${self.settings.api_key_env} instead (a URL is written to caches and reports)")
         key = os.environ.get(self.settings.api_key_env)

@@ -17,7 +17,6 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from multiprocessing import get_context
 from pathlib import Path
 
-
 from .. import paths
 from ..config import CONFIGS, ConfigError, load_yaml
 

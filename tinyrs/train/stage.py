@@ -311,7 +311,7 @@ def stage_judge(recipe: dict, data_dir: Path, run: Path):
 def load_metrics(run: str | Path) -> list[dict]:
     """metrics.jsonl of a run (TRL's logs, one record per logging step)."""
     p = Path(run) / "metrics.jsonl"
-    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.exists() else []
+    return read_jsonl(p) if p.exists() else []
 
 
 def stage_run(stage: str, profile: str, train: bool = True, overrides=(), runs_root=None) -> Path:
