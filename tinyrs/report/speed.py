@@ -7,7 +7,9 @@
   answers, for a model without training, after S, and after R answering with reasoning. On the toy
   profile the 2B / 7B pair is a small and a larger toy model; the larger one is untrained, so it is made
   to produce exactly as many tokens per answer as the small one did in the same mode (min = max new
-  tokens): both do the same decoding work and only the model size differs.
+  tokens): both do the same decoding work and only the model size differs. The models take turns, one
+  timed pass each per round, and each reports its fastest pass: on a shared CPU noise only adds time, and
+  a drift of the machine's speed then touches every model alike.
 """
 from __future__ import annotations
 
@@ -41,10 +43,9 @@ def speed_questions(data_root: str | Path, per_benchmark: int = 4) -> list[tuple
     return [(f, e) for f in files for e in benchmark_entries(data_root, f, per_benchmark)[1]]
 
 
-def measure_latency(checkpoint, data_root: str | Path, think: str | None = None, max_new_tokens: int = 160,
-                    exact_new_tokens: int | None = None, per_benchmark: int = 4, repeats: int = 3) -> dict:
-    """Milliseconds per sample and tokens per second, one question at a time, from the fastest of `repeats`
-    timed passes over the questions (on a shared CPU, noise only adds time; one pass varies by a third).
+def timed_pass(checkpoint, data_root: str | Path, think: str | None = None, max_new_tokens: int = 160,
+               exact_new_tokens: int | None = None, per_benchmark: int = 4) -> dict:
+    """One timed pass over the questions, one at a time, after a warm-up answer (loading is not timed).
     `exact_new_tokens` forces every answer to that length (the untrained larger toy model)."""
     import torch
 
@@ -72,23 +73,26 @@ def measure_latency(checkpoint, data_root: str | Path, think: str | None = None,
     answer(*questions[0])  # warm-up
     if cuda:
         torch.cuda.synchronize()
-    passes = []
-    for _ in range(max(1, repeats)):
-        t0, tokens = time.perf_counter(), 0
-        for f, e in questions:
-            tokens += answer(f, e)
-        if cuda:
-            torch.cuda.synchronize()
-        passes.append(time.perf_counter() - t0)  # greedy: every pass generates the same tokens
-    seconds = min(passes)
+    t0 = time.perf_counter()
+    tokens = sum(answer(f, e) for f, e in questions)
+    if cuda:
+        torch.cuda.synchronize()
     params = sum(p.numel() for p in model.parameters())
-    return {"checkpoint": str(checkpoint), "think": think, "samples": len(questions), "passes": len(passes),
-            "ms_per_sample": 1000 * seconds / len(questions), "tokens_per_s": tokens / seconds,
-            "ms_per_sample_range": [round(1000 * s / len(questions), 1) for s in (min(passes), max(passes))],
-            "mean_new_tokens": tokens / len(questions), "parameters": params,
+    return {"seconds": time.perf_counter() - t0, "tokens": tokens, "samples": len(questions), "parameters": params,
             "weights_mb": params * next(model.parameters()).element_size() / 1e6,
-            "device": "cuda" if cuda else f"cpu ({torch.get_num_threads()} threads)",
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+            "device": "cuda" if cuda else f"cpu ({torch.get_num_threads()} threads)"}
+
+
+def latency_of(checkpoint, think: str | None, passes: list[dict]) -> dict:
+    """Milliseconds per sample and tokens per second from the fastest of a model's timed passes (on a shared
+    CPU, noise only adds time). Greedy decoding: every pass generates the same tokens."""
+    first, seconds = passes[0], min(p["seconds"] for p in passes)
+    n = first["samples"]
+    return {"checkpoint": str(checkpoint), "think": think, "samples": n, "passes": len(passes),
+            "ms_per_sample": 1000 * seconds / n, "tokens_per_s": first["tokens"] / seconds,
+            "ms_per_sample_range": [round(1000 * p / n, 1) for p in (seconds, max(p["seconds"] for p in passes))],
+            "mean_new_tokens": first["tokens"] / n, "parameters": first["parameters"],
+            "weights_mb": first["weights_mb"], "device": first["device"]}
 
 
 LARGER_TOY = ["text.hidden_size=192", "text.intermediate_size=512", "text.num_hidden_layers=8",
@@ -126,30 +130,31 @@ def measure_table5(profile: str = "toy", data_dir: str | Path | None = None, res
     n = int(per_benchmark or spec.get("questions_per_benchmark", 4))
     repeats = int(spec.get("repeats", 3))
     max_new_tokens = int(max_new_tokens or plan["evaluation"]["max_new_tokens"])
-    rows = []
-    for kind, node in spec["small"].items():
-        think = think_prompt if is_reasoning(plan, node) else None
-        m = measure_latency(arms["nodes"][node]["checkpoint"], eval_root, think, max_new_tokens, per_benchmark=n,
-                            repeats=repeats)
-        rows.append({"size": "small", "kind": kind, "node": node, **m})
-        say(f"small {kind}: {m['ms_per_sample']:.1f} ms/sample, {m['tokens_per_s']:.0f} tokens/s")
+    # The models take turns (see the module's note), so the size and reasoning ratios compare like with like.
+    jobs = [{"size": "small", "kind": kind, "node": node, "checkpoint": arms["nodes"][node]["checkpoint"],
+             "think": think_prompt if is_reasoning(plan, node) else None} for kind, node in spec["small"].items()]
     larger = spec["larger"]
     if larger == "toy":
         big = larger_toy_checkpoint(arms["nodes"][spec["small"]["none"]]["checkpoint"], results_dir / "larger_toy")
-        for row in list(rows):
-            think = row["think"]
-            m = measure_latency(big, eval_root, think, exact_new_tokens=max(1, round(row["mean_new_tokens"])),
-                                per_benchmark=n, repeats=repeats)
-            rows.append({"size": "larger", "kind": row["kind"], "node": None, "forced_length_of": row["node"], **m})
-            say(f"larger {row['kind']}: {m['ms_per_sample']:.1f} ms/sample, {m['tokens_per_s']:.0f} tokens/s")
+        jobs += [{"size": "larger", "kind": j["kind"], "node": None, "forced_length_of": j["node"], "checkpoint": big,
+                  "think": j["think"], "small": i} for i, j in enumerate(list(jobs))]
     else:
-        for kind, ck in larger.items():
-            if ck:
-                think = think_prompt if kind == "reasoning" else None
-                rows.append({"size": "larger", "kind": kind, "node": None,
-                             **measure_latency(ck, eval_root, think, max_new_tokens, per_benchmark=n,
-                                               repeats=repeats)})
+        jobs += [{"size": "larger", "kind": kind, "node": None, "checkpoint": ck,
+                  "think": think_prompt if kind == "reasoning" else None} for kind, ck in larger.items() if ck]
+    passes = [[] for _ in jobs]
+    for round_ in range(max(1, repeats)):
+        for done, job in zip(passes, jobs):
+            exact = None
+            if "small" in job:  # answer at the small model's length in the same mode
+                first = passes[job["small"]][0]
+                exact = max(1, round(first["tokens"] / first["samples"]))
+            done.append(timed_pass(job["checkpoint"], eval_root, job["think"], max_new_tokens, exact, per_benchmark=n))
+            say(f"round {round_ + 1}/{repeats} {job['size']} {job['kind']}: "
+                f"{1000 * done[-1]['seconds'] / done[-1]['samples']:.1f} ms/sample")
+    rows = [{**{k: v for k, v in job.items() if k not in ("checkpoint", "think", "small")},
+             **latency_of(job["checkpoint"], job["think"], p)} for job, p in zip(jobs, passes)]
     result = {"profile": profile, "published": {size: published_memory(mid) for size, mid in PAPER_MODELS.items()},
-              "measured": rows}
+              "measured": rows, "rounds": max(1, repeats),
+              "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     (results_dir / "table5.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
     return result
