@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinyrs.data.images import ImageLoadError, load_rgb
+from tinyrs.data.images import ImageLoadError, image_size, load_rgb
 
 
 @pytest.mark.parametrize("name,size", [("real_images/church_010.jpg", (256, 256)),
@@ -46,6 +46,20 @@ def test_sixteen_bit_multiband_geotiff(tmp_path):
     assert im.mode == "RGB" and im.size == (48, 64)
     arr = np.asarray(im)
     assert arr.min() == 0 and arr.max() == 255  # stretched to 8 bit
+
+
+@pytest.mark.parametrize("bands,height", [(13, 64), (3, 4), (4, 3)])
+def test_band_layout_is_read_from_the_file_not_guessed(tmp_path, bands, height):
+    """Bands stored interleaved or bands-first ('planar', as Sentinel-2 stacks often are) give the same
+    RGB image, whatever the number of bands or the image's shape (a 3-pixel-high strip is not 3 bands)."""
+    import tifffile
+
+    data = np.random.default_rng(1).integers(0, 4000, size=(height, 40, bands), dtype=np.uint16)
+    tifffile.imwrite(tmp_path / "contig.tif", data, planarconfig="contig")
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(data, -1, 0), planarconfig="separate")
+    a, b = load_rgb(tmp_path / "contig.tif"), load_rgb(tmp_path / "planar.tif")
+    assert a.size == b.size == (40, height) == image_size(tmp_path / "planar.tif")
+    assert (np.asarray(a) == np.asarray(b)).all()
 
 
 def test_missing_and_corrupt_images_name_the_path(tmp_path):

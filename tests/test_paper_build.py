@@ -86,3 +86,87 @@ def test_too_few_images_is_a_clear_error(fixtures_dir, tmp_path):
     cfg = load_config("paper", "data", ["instruct.images=6", "rl.images=2"])
     with pytest.raises(DataError, match="7 distinct images, fewer than instruct 6 \\+ rl 2"):
         build_from_vhm(vhm, fixtures_dir, tmp_path / "o", cfg, progress=False)
+
+
+def _eval_file(folder, name, entries):
+    folder.mkdir(exist_ok=True)
+    (folder / name).write_text(json.dumps(entries))
+    return folder
+
+
+def _vg(fixtures_dir, answer="[100, 50, 300, 200]", **extra):
+    """A DIOR-RSVG entry on the real 712x557 DOTA tile (size is [height, width])."""
+    return {"image": "P1888.png", "image_path": str(fixtures_dir / "dota"), **extra,
+            "conversations": [{"from": "human", "value": "<image>\nthe plane"}, {"from": "gpt", "value": answer}]}
+
+
+def test_a_failed_rebuild_leaves_the_earlier_build_whole(fixtures_dir, tmp_path, capsys):
+    """Benchmarks and training files are all checked before the first write; a leftover pretrain.json of an
+    earlier build is removed, not adopted; misnamed or missing benchmark folders and files are named."""
+    vhm, out = tmp_path / "vhm.json", tmp_path / "out"
+    vhm.write_text(json.dumps(vhm_entries()))
+    pre = tmp_path / "pretrain.json"
+    pre.write_text(json.dumps([make_entry(n, "real_images", "Describe this image.", "an aerial image") for n in IMAGES]))
+    good = _eval_file(tmp_path / "good", "VG_DOIR_RSVG_test.json", [_vg(fixtures_dir, size=[557, 712])])
+    cfg = load_config("paper", "data", ["instruct.images=4", "rl.images=2"])
+    build_from_vhm(vhm, fixtures_dir, out, cfg, pretrain_json=pre, eval_root=good, progress=False)
+    before = {p.name: p.read_bytes() for p in out.glob("*.json")}
+    assert (out / "data_cards" / "paper-pretrain.md").exists()
+    for problem, entry in [("needs 'size'", _vg(fixtures_dir)),
+                           ("must be a pixel box", _vg(fixtures_dir, "on the right", size=[557, 712])),
+                           (r"'size' \[712, 557\] is \[height, width\] = 712x557, but the image is 557x712",
+                            _vg(fixtures_dir, size=[712, 557])),
+                           ("'size' must be", _vg(fixtures_dir, size=[True, True]))]:
+        bad = _eval_file(tmp_path / "bad", "VG_DOIR_RSVG_test.json", [entry])
+        with pytest.raises(DataError, match=rf"VG_DOIR_RSVG_test.json: entry 0: .*{problem}"):
+            build_from_vhm(vhm, fixtures_dir, out, load_config("paper", "data", ["instruct.images=5", "rl.images=2"]),
+                           eval_root=bad, skip_invalid=True, progress=False)
+    assert {p.name: p.read_bytes() for p in out.glob("*.json")} == before
+    latin1 = tmp_path / "latin1.json"
+    latin1.write_bytes(json.dumps(vhm_entries()).replace("church", "\u00e9glise").encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin1.json: not UTF-8 text \(byte 0xe9"):
+        build_from_vhm(latin1, fixtures_dir, out, cfg, progress=False)
+    with pytest.raises(DataError, match="nowhere: --eval-root is not a folder"):
+        build_from_vhm(vhm, fixtures_dir, out, cfg, eval_root=tmp_path / "nowhere", progress=False)
+    misnamed = _eval_file(tmp_path / "misnamed", "VG_DIOR_RSVG_test.json", [_vg(fixtures_dir, size=[557, 712])])
+    with pytest.raises(DataError, match="holds none of the benchmark files"):
+        build_from_vhm(vhm, fixtures_dir, out, cfg, eval_root=misnamed, progress=False)
+    assert "did you mean VG_DOIR_RSVG_test.json?" in capsys.readouterr().out
+    assert {p.name: p.read_bytes() for p in out.glob("*.json")} == before
+    report = build_from_vhm(vhm, fixtures_dir, out, cfg, progress=False)  # now without --pretrain-json
+    assert not (out / "pretrain.json").exists() and "pretrain.json" not in report["files"]
+    assert not (out / "data_cards" / "paper-pretrain.md").exists()
+    card = (out / "data_cards" / "paper-vhm-instruct.md").read_text()
+    assert "license: other" in card and '{"image", "source_dataset", "conversations": [human, gpt]}' in card
+
+
+def test_every_exchange_of_a_conversation_is_checked(fixtures_dir, tmp_path):
+    """Training uses the last answer of a multi-turn entry, so each {VG} answer is checked, not the first only,
+    and a conversation must end with an answer."""
+    from tinyrs.data.vhm import read_training_file
+
+    ok = make_entry("church_010.jpg", "real_images", "the church", "[[100, 120, 800, 900]]", "VG")
+    second = {"from": "human", "value": "{VG} the road"}
+    for turns, problem in [([second, {"from": "gpt", "value": "[[900, 10, 20, 30]]"}], "turn 3: box"),
+                           ([second], "turns must alternate human, gpt, .* got human, gpt, human")]:
+        path = tmp_path / "multi.json"
+        path.write_text(json.dumps([ok, {**ok, "conversations": ok["conversations"] + turns}]))
+        with pytest.raises(DataError, match=rf"multi.json: entry 1: {problem}"):
+            read_training_file(path, fixtures_dir, progress=False)
+
+
+def test_equal_file_names_in_two_sources_are_two_images(fixtures_dir, tmp_path):
+    import shutil
+
+    root = tmp_path / "root"
+    for src in ("UCM", "AID"):
+        for i, name in enumerate(IMAGES[:4]):
+            (root / src).mkdir(parents=True, exist_ok=True)
+            shutil.copy(fixtures_dir / "real_images" / name, root / src / f"{i:04d}.jpg")
+    entries = [make_entry(f"{i:04d}.jpg", src, "Is there a road?", "yes", "VQA") for src in ("UCM", "AID") for i in range(4)]
+    vhm = tmp_path / "vhm.json"
+    vhm.write_text(json.dumps(entries))
+    report = build_from_vhm(vhm, root, tmp_path / "out", load_config("paper", "data", ["instruct.images=5", "rl.images=3"]),
+                            progress=False)
+    assert report["disjointness"]["disjoint"]  # equal names, different files
+    assert "5 distinct images" in (tmp_path / "out" / "data_cards" / "paper-vhm-instruct.md").read_text()

@@ -1,5 +1,6 @@
 """The RSVQA converter on the real RSVQA-LR question records in ../shared/fixtures/rsvqa_lr/."""
 import json
+import re
 import subprocess
 import sys
 
@@ -36,6 +37,16 @@ def test_a_broken_record_names_file_and_entry(fixtures_dir, tmp_path):
     with pytest.raises(ValueError, match=r"bad.json: entry 3: missing answer"):
         convert_rsvqa(bad, tmp_path, tmp_path / "out")
     assert not (tmp_path / "out").exists()  # nothing half-written
+    for key, value, problem in [("type", ["presence"], "'type' must be str, not list"),
+                                ("answer", ["yes"], "'answer' must be str or int or float or bool, not list"),
+                                ("question", "   ", "a blank question")]:
+        broken = [dict(r) for r in raw[:3]] + [{**raw[4], key: value}]
+        bad.write_text(json.dumps(broken))
+        with pytest.raises(ValueError, match=rf"bad.json: entry 3: {re.escape(problem)}"):
+            convert_rsvqa(bad, tmp_path, tmp_path / "out")
+    with pytest.raises(ValueError, match="nowhere: the RSVQA image folder does not exist"):
+        convert_rsvqa(fixtures_dir / "rsvqa_lr" / "test_qa_first300.json", tmp_path / "nowhere", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_converts_with_a_limit(fixtures_dir, tmp_path):

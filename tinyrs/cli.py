@@ -296,7 +296,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--image-root", help="paper: folder the VHM image paths are relative to")
     b.add_argument("--pretrain-json", help="paper: VHM pre-training captions JSON")
     b.add_argument("--eval-root", help="paper: folder with the real evaluation files, to validate")
-    b.add_argument("--skip-invalid", action="store_true", help="skip bad entries (reported by kind) instead of stopping")
+    b.add_argument("--skip-invalid", action="store_true",
+                   help="skip bad training entries (reported by kind) instead of stopping; benchmark files are used whole")
     b.add_argument("--check-images", choices=["decode", "exists", "none"], default="decode")
     b.add_argument("--cards-dir", help="also write the data cards here (e.g. the repository's data_cards/)")
     b.add_argument("--no-progress", action="store_true")

@@ -8,7 +8,26 @@ from typing import Callable
 
 import numpy as np
 
+from ..config import ConfigError, is_number
 from .vhm import task_of
+
+TARGETS = ("max", "median")
+
+
+def is_target(value) -> bool:
+    """A balancing target: the largest or the median task count, or a number of entries."""
+    return value in TARGETS or (is_number(value) and value > 0)
+
+
+def balance_settings(section: dict | None, where: str) -> tuple[float, str | float]:
+    """(cap, target) of a config's `balance` section, checked before any data is read."""
+    section = section or {}
+    cap, target = section.get("cap", 5.0), section.get("target", "max")
+    if not is_number(cap) or cap < 1:
+        raise ConfigError(f"{where}: balance.cap takes a number >= 1 (at most that many copies), not {cap!r}")
+    if not is_target(target):
+        raise ConfigError(f"{where}: balance.target is max, median or a number of entries > 0, not {target!r}")
+    return float(cap), target
 
 
 def balance_factors(counts: dict[str, int], cap: float = 5.0, target: str | float = "max") -> dict[str, float]:

@@ -27,7 +27,7 @@ from ..config import ConfigError, is_whole
 from ..evaluation.benchmarks import ALL_EVAL_FILES
 from ..world import World
 from ..world.language import LHRS_TYPES, caption, make_qa
-from .balance import balance
+from .balance import balance, balance_settings
 from .inspect import verify_disjoint
 from .vhm import (TASKS, DataError, ValidationReport, make_entry, make_eval_entry, read_eval_file, read_training_file,
                   resolve_train_image, task_of, write_json, write_jsonl)
@@ -206,7 +206,6 @@ def build_toy(cfg: dict, out: str | Path, workers: int | None = None, progress: 
 
     t0 = time.time()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     workers = int(workers or cfg.get("workers", 1))
     ts = cfg["task_sources"]
     plans = {
@@ -216,12 +215,14 @@ def build_toy(cfg: dict, out: str | Path, workers: int | None = None, progress: 
                                         cfg["instruct"]["mix"], ts, int(cfg["instruct"].get("questions_per_image", 1))),
         "rl": plan_training_split("rl", count(cfg["rl"]["entries"], "rl.entries"), cfg["rl"]["mix"], ts, 1),
     }
+    cap, target = balance_settings(cfg.get("balance"), "data config")
     unknown = [f for f in cfg["eval"] if f not in ALL_EVAL_FILES]
     if unknown:
-        raise ValueError(f"eval config names unknown benchmark files {unknown}; known: {ALL_EVAL_FILES}")
+        raise ConfigError(f"data config eval: unknown benchmark files {unknown}; known: {ALL_EVAL_FILES}")
     for fname, spec in cfg["eval"].items():
         plans[f"eval/{fname[:-5]}"] = plan_eval(fname[:-5], spec)
     all_jobs = [j for jobs in plans.values() for j in jobs]
+    out.mkdir(parents=True, exist_ok=True)
     results = render_jobs(all_jobs, cfg, out, workers, progress)
     by_split: dict[str, list[dict]] = {}
     for r in results:
@@ -234,8 +235,7 @@ def build_toy(cfg: dict, out: str | Path, workers: int | None = None, progress: 
         files[f"{split}.json"], meta = _training_entries(by_split.get(split, []))
         meta_rows += meta
     bal = cfg.get("balance", {})
-    files["instruct_balanced.json"], balance_report = balance(
-        files["instruct.json"], cap=float(bal.get("cap", 5.0)), target=bal.get("target", "max"), seed=cfg["seed"])
+    files["instruct_balanced.json"], balance_report = balance(files["instruct.json"], cap, target, seed=cfg["seed"])
     for name, entries in files.items():
         write_json(out / name, entries)
     eval_counts = {}
@@ -269,15 +269,46 @@ def build_toy(cfg: dict, out: str | Path, workers: int | None = None, progress: 
 
 # --- the paper profile: real VHM JSON --------------------------------------------------------------
 
-def _link_eval(out: Path, eval_root: Path) -> None:
-    """`<out>/eval` -> the benchmark folder (linked, not copied), where `tinyrs ablations` and the notebooks
-    look for the evaluation files of a build, as in the toy build."""
+def _check_eval_link(out: Path, eval_root: Path) -> bool:
+    """Whether `<out>/eval` must be made (False: it already links to `eval_root`); anything else there is an error."""
     link = out / "eval"
     if link.is_symlink() and link.resolve() == eval_root:
-        return
+        return False
     if link.exists() or link.is_symlink():
         raise DataError(link, None, f"exists and is not a link to --eval-root {eval_root}; move it away")
-    link.symlink_to(eval_root, target_is_directory=True)
+    return True
+
+
+def read_benchmark_folder(eval_root: Path, progress: bool, skip_invalid: bool = False
+                          ) -> tuple[dict[str, int], list[ValidationReport]]:
+    """Validate every benchmark file of `eval_root` whole (a benchmark with entries skipped would not be the
+    benchmark; --skip-invalid applies to training files only). JSON files that are no benchmark of the paper
+    are named, with the closest benchmark name, rather than ignored in silence."""
+    import difflib
+
+    if not eval_root.is_dir():
+        raise DataError(eval_root, None, "--eval-root is not a folder")
+    counts, reports = {}, []
+    for fname in ALL_EVAL_FILES:
+        p = eval_root / fname
+        if p.exists():
+            try:
+                es, rep = read_eval_file(p, "exists", False, progress)
+            except DataError as e:
+                if not skip_invalid:
+                    raise
+                raise DataError(e.file, e.index, e.problem + " (a benchmark is read whole: --skip-invalid skips "
+                                "training entries only)", e.kind) from None
+            counts[fname] = len(es)
+            reports.append(rep)
+    others = sorted(p.name for p in eval_root.glob("*.json") if p.name not in ALL_EVAL_FILES)
+    for name in others:
+        close = difflib.get_close_matches(name, ALL_EVAL_FILES, n=1, cutoff=0.6)
+        print(f"warning: {eval_root / name} is not a benchmark file of the paper, not read"
+              + (f" (did you mean {close[0]}?)" if close else ""))
+    if not counts:
+        raise DataError(eval_root, None, "holds none of the benchmark files (" + ", ".join(ALL_EVAL_FILES) + ")")
+    return counts, reports
 
 
 def build_from_vhm(vhm_json: str | Path, image_root: str | Path, out: str | Path, cfg: dict,
@@ -289,8 +320,15 @@ def build_from_vhm(vhm_json: str | Path, image_root: str | Path, out: str | Path
 
     t0 = time.time()
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    cap, target = balance_settings(cfg.get("balance"), "data config")
+    n_inst, n_rl = count(cfg["instruct"]["images"], "instruct.images"), count(cfg["rl"]["images"], "rl.images")
     image_root = Path(image_root).resolve()
+    # Everything is read and checked before the first file is written: a failure leaves an earlier build whole.
+    eval_counts, eval_reports, link = {}, [], False
+    if eval_root:
+        eval_root = Path(eval_root).resolve()
+        eval_counts, eval_reports = read_benchmark_folder(eval_root, progress, skip_invalid)
+        link = _check_eval_link(out, eval_root)
     entries, vreport = read_training_file(vhm_json, image_root, check_images, skip_invalid, progress)
     validations: list[ValidationReport] = [vreport]
     rng = np.random.default_rng(cfg["seed"])
@@ -299,7 +337,6 @@ def build_from_vhm(vhm_json: str | Path, image_root: str | Path, out: str | Path
         by_image.setdefault(str(resolve_train_image(e, image_root)), []).append(e)
     keys = sorted(by_image)
     rng.shuffle(keys)
-    n_inst, n_rl = count(cfg["instruct"]["images"], "instruct.images"), count(cfg["rl"]["images"], "rl.images")
     if n_inst + n_rl > len(keys):
         raise DataError(vhm_json, None, f"{len(keys)} distinct images, fewer than instruct {n_inst} + rl {n_rl}; "
                         "lower them with --set instruct.images=N --set rl.images=M")
@@ -312,27 +349,25 @@ def build_from_vhm(vhm_json: str | Path, image_root: str | Path, out: str | Path
         files["pretrain.json"] = pre
         validations.append(prep)
     bal = cfg.get("balance", {})
-    files["instruct_balanced.json"], balance_report = balance(
-        instruct, cap=float(bal.get("cap", 5.0)), target=bal.get("target", "max"), seed=cfg["seed"])
+    files["instruct_balanced.json"], balance_report = balance(instruct, cap, target, seed=cfg["seed"])
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "build.json").unlink(missing_ok=True)  # written last: a build.json always describes the files beside it
+    if not pretrain_json and (out / "pretrain.json").exists():
+        (out / "pretrain.json").unlink()  # an earlier build's: stage P must not train on it
+        print(f"removed {out / 'pretrain.json'}, left by an earlier build (this one has no --pretrain-json)")
     for name, es in files.items():
         write_json(out / name, es)
+    if link:
+        (out / "eval").symlink_to(eval_root, target_is_directory=True)
     disjoint = verify_disjoint(out, image_root, eval_root, content=False)
     if disjoint["rl_vs_instruct"]["shared_files"]:  # cannot happen by construction; checked, not assumed
         raise RuntimeError(f"VHM-RL and VHM-Instruct share images: {disjoint}")
     if disjoint["train_vs_eval"]["shared_files"]:
         print(f"warning: {disjoint['train_vs_eval']['shared_files']} training images are also evaluation images")
-    eval_counts = {}
-    if eval_root:
-        for fname in ALL_EVAL_FILES:
-            p = Path(eval_root) / fname
-            if p.exists():
-                es, rep = read_eval_file(p, "exists", skip_invalid, progress)
-                eval_counts[fname] = len(es)
-                validations.append(rep)
-        _link_eval(out, Path(eval_root).resolve())
+    validations += eval_reports
     report = {
         "profile": "paper", "tinyrs_version": __version__, "seed": cfg["seed"], "image_root": str(image_root),
-        "eval_root": str(Path(eval_root).resolve()) if eval_root else None,
+        "eval_root": str(eval_root) if eval_root else None,
         "source": {"vhm_json": str(vhm_json), "pretrain_json": str(pretrain_json) if pretrain_json else None},
         "files": {n: len(e) for n, e in files.items()}, "eval_files": eval_counts,
         "task_counts": {n: dict(Counter(task_of(e) for e in files[n])) for n in ("instruct.json", "rl.json")},

@@ -29,9 +29,14 @@ def _size_category(n: int) -> str:
     return "1M<n<10M"
 
 
-def _header(pretty_name: str, n: int, data_files, task_categories) -> str:
+def _header(pretty_name: str, n: int, data_files, task_categories, toy: bool = True) -> str:
+    # The toy data is ours (the package's licence); the paper build is sampled from VHM and its source datasets,
+    # which come under their own terms.
+    license_ = {"license": "apache-2.0"} if toy else {
+        "license": "other", "license_name": "vhm-and-source-datasets",
+        "license_link": "https://github.com/opendatalab/VHM"}
     meta = {
-        "pretty_name": pretty_name, "language": ["en"], "license": "apache-2.0",
+        "pretty_name": pretty_name, "language": ["en"], **license_,
         "size_categories": [_size_category(n)], "task_categories": task_categories,
         "tags": ["remote-sensing", "vision-language", "tinyrs"],
         "configs": [{"config_name": "default", "data_files": data_files}],
@@ -52,6 +57,22 @@ def _words(texts: list[str]) -> str:
     return f"{statistics.median(lens):g} (max {max(lens)})"
 
 
+def _image_key(e: dict) -> tuple[str, str]:
+    return str(e.get("source_dataset", "")), e["image"]  # equal names in two sources are two images
+
+
+def _layout(entries: list[dict]) -> str:
+    """The entries' keys as the data has them ('?': not in every entry) and their turns."""
+    keys: dict[str, int] = {}
+    for e in entries:
+        for k in e:
+            keys[k] = keys.get(k, 0) + 1
+    fields = ", ".join(f'"{k}"' + ("" if n == len(entries) else "?") for k, n in keys.items() if k != "conversations")
+    multi = sum(len(e["conversations"]) > 2 for e in entries)
+    turns = "[human, gpt]" if not multi else f"[human, gpt, ...] ({multi} with more than one exchange)"
+    return "{" + fields + f', "conversations": {turns}' + "}"
+
+
 def training_card(out: Path, name: str, pretty: str, report: dict, purpose: str) -> str:
     entries = read_json_list(out / name)
     toy = report["profile"] == "toy"
@@ -62,7 +83,7 @@ def training_card(out: Path, name: str, pretty: str, report: dict, purpose: str)
     for task in sorted(by_task):
         es = by_task[task]
         srcs = Counter(str(e.get("source_dataset", "")) for e in es)
-        rows.append([task, len(es), len({e["image"] for e in es}), _words([answer_text(e) for e in es]),
+        rows.append([task, len(es), len(set(map(_image_key, es))), _words([answer_text(e) for e in es]),
                      ", ".join(f"{s} ({n})" for s, n in srcs.most_common(3))])
     examples = []
     for task in sorted(by_task):
@@ -87,10 +108,12 @@ def training_card(out: Path, name: str, pretty: str, report: dict, purpose: str)
         if toy else
         f"Sampled by `tinyrs data build --profile paper` (seed {report['seed']}) from the VHM JSON "
         f"`{report['source']['vhm_json']}`; images stay under `{report['image_root']}`.")
-    return (_header(pretty, len(entries), name, ["visual-question-answering", "image-to-text"])
-            + f"\n# {pretty}\n\n{purpose}\n\n## Dataset structure\n\n"
-            f"`{name}`: a JSON list of {len(entries)} entries, {len({e['image'] for e in entries})} distinct images, "
-            "each `{\"id\", \"image\", \"source_dataset\", \"conversations\": [human, gpt]}`; images under "
+    licence = "" if toy else ("\n\n**Licence:** the entries and images are VHM's and its source datasets'; "
+                              "their terms apply (see VHM's repository), not this package's.")
+    return (_header(pretty, len(entries), name, ["visual-question-answering", "image-to-text"], toy)
+            + f"\n# {pretty}\n\n{purpose}{licence}\n\n## Dataset structure\n\n"
+            f"`{name}`: a JSON list of {len(entries)} entries, {len(set(map(_image_key, entries)))} distinct images, "
+            f"each `{_layout(entries)}`; images under "
             f"`<image root>/<source_dataset>/<image>`.\n\n"
             + _table(rows, ["task", "entries", "images", "answer words (median)", "main sources"]) + "\n"
             + bal + "\n### Examples\n\n" + "\n".join(examples) + "\n\n## Dataset creation\n\n" + creation + "\n\n"
@@ -142,7 +165,7 @@ def write_cards(out: Path, report: dict, cards_dir: str | Path | None = None) ->
             out, "rl.json", f"tinyrs {profile} VHM-RL", report,
             "The GRPO set of stage R (VHM-RL): images disjoint from VHM-Instruct, answers without reasoning."),
     }
-    if (out / "pretrain.json").exists():
+    if "pretrain.json" in report["files"]:
         cards[f"{profile}-pretrain.md"] = training_card(
             out, "pretrain.json", f"tinyrs {profile} pre-training captions", report,
             "Image captions for stage P (VHM's pre-training captions in the paper).")
@@ -151,6 +174,8 @@ def write_cards(out: Path, report: dict, cards_dir: str | Path | None = None) ->
     written = []
     for d in [out / "data_cards"] + ([Path(cards_dir)] if cards_dir else []):
         d.mkdir(parents=True, exist_ok=True)
+        if "pretrain.json" not in report["files"]:  # a card an earlier build of this folder left
+            (d / f"{profile}-pretrain.md").unlink(missing_ok=True)
         for name, text in cards.items():
             (d / name).write_text(text)
             written.append(d / name)

@@ -2,10 +2,14 @@
 (8- or 16-bit, 1 to N bands), non-square and large. Whatever comes in, the model gets RGB."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
+
+# PIL warns "More samples per pixel than can be decoded" on multispectral GeoTIFFs, which tifffile reads below.
+logging.getLogger("PIL.TiffImagePlugin").setLevel(logging.ERROR)
 
 # Remote-sensing scenes are legitimately large (a DOTA tile is ~4000x4000); only refuse
 # images big enough to be a decompression bomb.
@@ -29,9 +33,34 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
     return (np.clip((np.nan_to_num(arr, nan=lo) - lo) / (hi - lo), 0, 1) * 255).astype(np.uint8)
 
 
+def _tiff_array(path: Path) -> np.ndarray:
+    """A TIFF's first image as (height, width) or (height, width, bands), whichever way its bands are stored
+    (interleaved, or bands-first as 'planar' multispectral GeoTIFFs are): the file's own axis labels say."""
+    import tifffile
+
+    with tifffile.TiffFile(path) as tif:
+        series = tif.series[0]
+        arr, axes = series.asarray(), series.axes
+    if "Y" not in axes or "X" not in axes:
+        raise ValueError(f"no image axes in this TIFF (axes {axes!r})")
+    while arr.ndim > 3:  # pages, time, z, ...: the first of each
+        extra = next(i for i, a in enumerate(axes) if a not in "YX" and i != _band_axis(axes))
+        arr, axes = arr.take(0, axis=extra), axes[:extra] + axes[extra + 1:]
+    if arr.ndim == 3:
+        arr = np.moveaxis(arr, _band_axis(axes), -1)
+    return arr
+
+
+def _band_axis(axes: str) -> int:
+    """The samples / channels axis of a tifffile axes string ('YXS', 'SYX', 'CYX', ...); the last non-image one."""
+    for label in "SC":
+        if label in axes:
+            return axes.index(label)
+    return max(i for i, a in enumerate(axes) if a not in "YX")
+
+
 def _array_to_rgb(arr: np.ndarray) -> Image.Image:
-    if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
-        arr = np.moveaxis(arr, 0, -1)  # bands-first GeoTIFF
+    """(height, width) or (height, width, bands) -> RGB."""
     if arr.ndim == 2:
         arr = arr[..., None]
     if arr.ndim != 3:
@@ -46,6 +75,17 @@ def _array_to_rgb(arr: np.ndarray) -> Image.Image:
     return Image.fromarray(_to_uint8(np.ascontiguousarray(arr)), mode="RGB")
 
 
+def _pil_decodes(im: Image.Image) -> bool:
+    """PIL reads a TIFF faithfully when it has one band, or 8-bit bands stored interleaved; a 16-bit RGB one it
+    cuts to each value's high byte, and a bands-first ('planar') one it garbles: tifffile reads those."""
+    if im.format != "TIFF":
+        return True
+    tags = im.tag_v2
+    bits = tags.get(258, 8)
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    return tags.get(277, 1) == 1 or (tags.get(284, 1) == 1 and all(b == 8 for b in bits))
+
+
 def load_rgb(path: str | Path) -> Image.Image:
     """Open an image as 8-bit RGB. Raises ImageLoadError naming the path on any failure."""
     path = Path(path)
@@ -53,7 +93,8 @@ def load_rgb(path: str | Path) -> Image.Image:
         raise ImageLoadError(f"image not found: {path}")
     try:
         with Image.open(path) as im:
-            if im.mode in ("RGB", "RGBA", "L", "LA", "P", "PA", "CMYK", "YCbCr", "1"):
+            faithful = _pil_decodes(im)  # else tifffile, below
+            if faithful and im.mode in ("RGB", "RGBA", "L", "LA", "P", "PA", "CMYK", "YCbCr", "1"):
                 im.load()
                 if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
                     # Drop alpha by compositing on black: a no-data area stays dark, as it is in GIS tools.
@@ -61,16 +102,14 @@ def load_rgb(path: str | Path) -> Image.Image:
                     bg = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
                     return Image.alpha_composite(bg, rgba).convert("RGB")
                 return im.convert("RGB")
-            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+            if faithful and im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
                 return _array_to_rgb(np.asarray(im))
     except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
         if path.suffix.lower() not in (".tif", ".tiff"):
             raise ImageLoadError(f"cannot read image {path}: {e}") from e
     # Multi-band or 16-bit GeoTIFFs that PIL does not decode.
     try:
-        import tifffile
-
-        return _array_to_rgb(tifffile.imread(path))
+        return _array_to_rgb(_tiff_array(path))
     except Exception as e:  # tifffile raises many kinds; all mean the same to the caller
         raise ImageLoadError(f"cannot read image {path}: {e}") from e
 

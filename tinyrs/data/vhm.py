@@ -19,6 +19,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..boxes import parse_box, parse_pixel_box
+from ..evaluation.benchmarks import BY_FILE
 from .images import ImageLoadError, image_size, load_rgb
 
 TASK_TAGS = {"{CLS}": "CLS", "{VQA}": "VQA", "{VG}": "VG", "{IDK}": "IDK", "{IT}": "IT"}
@@ -41,15 +42,21 @@ class DataError(ValueError):
 
 # --- reading and writing -----------------------------------------------------------------------
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 def read_json_list(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise DataError(path, None, "file not found")
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8-sig") as f:  # -sig: a byte-order mark some editors write is not an error
             data = json.load(f)
     except json.JSONDecodeError as e:
         raise DataError(path, None, f"not valid JSON ({e})") from e
+    except UnicodeDecodeError as e:
+        raise DataError(path, None, f"not UTF-8 text (byte {e.object[e.start]:#04x} at offset {e.start}); "
+                        "save it as UTF-8") from e
     if not isinstance(data, list):
         raise DataError(path, None, f"the top level must be a JSON list of entries, not {type(data).__name__}")
     return data
@@ -61,6 +68,7 @@ def write_json(path: str | Path, data) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes the file private; a build folder is shared like any other
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(data, f, ensure_ascii=False, indent=1)
             f.write("\n")
@@ -183,15 +191,18 @@ def schema_problems(entry, kind: str = "train") -> list[tuple[str, str]]:
         return problems
     if conv[0]["from"] != "human":
         problems.append((SCHEMA, "the first turn must be from 'human'"))
-    if not any(t["from"] == "gpt" for t in conv):
+    elif not any(t["from"] == "gpt" for t in conv):
         problems.append((EMPTY, "no 'gpt' answer"))
+    elif any(t["from"] != ("human", "gpt")[i % 2] for i, t in enumerate(conv)) or conv[-1]["from"] != "gpt":
+        problems.append((SCHEMA, "turns must alternate human, gpt, human, gpt, ... and end with a 'gpt' answer, got "
+                                 + ", ".join(t["from"] for t in conv)))
     elif any(not t["value"].strip() for t in conv):
         problems.append((EMPTY, "a turn has an empty value"))
     elif not strip_image_token(conv[0]["value"]):
         problems.append((EMPTY, "the question is empty"))
     if kind == "eval":
         size = entry.get("size")
-        if size is not None and not (isinstance(size, list) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size)):
+        if size is not None and not (isinstance(size, list) and len(size) == 2 and all(type(v) is int and v > 0 for v in size)):
             problems.append((SCHEMA, f"'size' must be [height, width] in pixels, got {size!r}"))
         qtype = entry.get("type")
         if qtype is not None and not (isinstance(qtype, list) and all(isinstance(t, str) for t in qtype)):
@@ -199,21 +210,32 @@ def schema_problems(entry, kind: str = "train") -> list[tuple[str, str]]:
     return problems
 
 
-def box_problems(entry: dict, kind: str, size_wh: tuple[int, int] | None) -> list[tuple[str, str]]:
-    """Grounding answers must lie inside the image: 0..1000 for training ({VG} tag),
-    inside the image's pixels for evaluation files."""
-    answer = answer_text(entry)
+def box_problems(entry: dict, kind: str, size_wh: tuple[int, int] | None,
+                 grounding: bool = False) -> list[tuple[str, str]]:
+    """Grounding answers must lie inside the image: 0..1000 for training (every answer to a {VG} question),
+    inside the image's pixels for evaluation files. A `grounding` benchmark file (DIOR-RSVG) must give every
+    entry a pixel box and the image's [height, width], which its scoring needs."""
     if kind == "train":
-        if task_of(entry) != "VG":
-            return []
-        box = parse_box(answer)
-        if box is None:
-            return [(SCHEMA, f"a {{VG}} answer must contain [[x1, y1, x2, y2]], got {answer[:80]!r}")]
-        x1, y1, x2, y2 = box
-        if not (0 <= x1 < x2 <= 1000 and 0 <= y1 < y2 <= 1000):
-            return [(BOX_OUTSIDE, f"box {box} is not inside the 0..1000 frame with x1 < x2 and y1 < y2")]
+        conv = entry["conversations"]
+        for k in range(0, len(conv) - 1, 2):
+            if split_tag(conv[k]["value"])[0] != "VG":
+                continue
+            answer, turn = conv[k + 1]["value"], f"turn {k + 1}: " if len(conv) > 2 else ""
+            box = parse_box(answer)
+            if box is None:
+                return [(SCHEMA, f"{turn}a {{VG}} answer must contain [[x1, y1, x2, y2]] in whole numbers 0..1000, "
+                                 f"got {answer[:80]!r}")]
+            x1, y1, x2, y2 = box
+            if not (0 <= x1 < x2 <= 1000 and 0 <= y1 < y2 <= 1000):
+                return [(BOX_OUTSIDE, f"{turn}box {box} is not inside the 0..1000 frame with x1 < x2 and y1 < y2")]
         return []
+    answer = answer_text(entry)
     box = parse_pixel_box(answer) if answer.lstrip().startswith("[") else None
+    if grounding:
+        if box is None:
+            return [(SCHEMA, f"a grounding answer must be a pixel box [x1, y1, x2, y2], got {answer[:80]!r}")]
+        if entry.get("size") is None:
+            return [(SCHEMA, "a grounding entry needs 'size': [height, width] of its image (the box is scored in it)")]
     if box is None or size_wh is None:
         return []
     w, h = size_wh
@@ -248,6 +270,7 @@ def validate_entries(entries: list, file: str | Path, kind: str = "train", image
     Without `skip_invalid` the first bad entry raises DataError naming file, index and problem.
     """
     report = ValidationReport(file=str(file), total=len(entries))
+    grounding = kind == "eval" and getattr(BY_FILE.get(Path(file).name), "metric", None) == "acc@0.5"
     valid = []
     image_cache: dict[Path, tuple[str, str] | tuple[int, int]] = {}
     for index, entry in enumerate(tqdm(entries, desc=f"checking {Path(file).name}", disable=not progress,
@@ -263,10 +286,14 @@ def validate_entries(entries: list, file: str | Path, kind: str = "train", image
                 problems.append(status)
             else:
                 size_wh = status
+        if not problems and kind == "eval" and entry.get("size"):
+            declared = (entry["size"][1], entry["size"][0])
+            if size_wh is not None and size_wh != declared:
+                problems.append((SCHEMA, f"'size' {entry['size']} is [height, width] = {declared[1]}x{declared[0]}, "
+                                         f"but the image is {size_wh[1]}x{size_wh[0]} (height x width)"))
+            size_wh = size_wh or declared
         if not problems:
-            if kind == "eval" and entry.get("size") and size_wh is None:
-                size_wh = (entry["size"][1], entry["size"][0])
-            problems = box_problems(entry, kind, size_wh)
+            problems = box_problems(entry, kind, size_wh, grounding)
         if problems:
             pkind, message = problems[0]
             if not skip_invalid:

@@ -19,6 +19,17 @@ TABLE_I_TYPES = {"LR": ("comp", "presence", "rural_urban"), "HR": ("comp", "pres
 REQUIRED = ("question", "answer", "image", "type")
 
 
+def record_problem(r: dict) -> str | None:
+    """What is wrong with one record's values (a list where one answer belongs, a blank question), or None."""
+    for key, kinds in (("type", (str,)), ("question", (str,)), ("image", (str, int)),
+                       ("answer", (str, int, float, bool))):
+        if not isinstance(r[key], kinds):
+            return f"'{key}' must be {' or '.join(k.__name__ for k in kinds)}, not {type(r[key]).__name__} {r[key]!r}"
+    if not r["question"].strip() or not str(r["answer"]).strip():
+        return "a blank question or answer"
+    return None
+
+
 def eval_file_name(resolution: str, qtype: str) -> str:
     return f"RSVQA_{resolution}-{qtype}_RSVQA.json"
 
@@ -31,6 +42,8 @@ def convert_rsvqa(records_path: str | Path, image_dir: str | Path, out_dir: str 
     if resolution not in TABLE_I_TYPES:
         raise ValueError(f"resolution must be LR or HR, not {resolution!r}")
     records_path = Path(records_path)
+    if not Path(image_dir).is_dir():
+        raise DataError(image_dir, None, "the RSVQA image folder does not exist")
     records = read_json_list(records_path)
     by_type: dict[str, list[dict]] = {t: [] for t in TABLE_I_TYPES[resolution]}
     skipped = Counter()
@@ -40,6 +53,9 @@ def convert_rsvqa(records_path: str | Path, image_dir: str | Path, out_dir: str 
         missing = [k for k in REQUIRED if k not in r or r[k] in (None, "")]
         if missing:
             raise DataError(records_path, i, f"missing {', '.join(missing)}")
+        problem = record_problem(r)
+        if problem:
+            raise DataError(records_path, i, problem)
         if r["type"] not in by_type:
             skipped[str(r["type"])] += 1
             continue

@@ -11,6 +11,7 @@ import typing
 from pathlib import Path
 
 from ..config import CONFIGS, ConfigError, is_number, is_whole, load_yaml, parse_override
+from ..data.balance import is_target
 from ..rewards import GROUNDING_REWARDS, REGISTRY, VARIANTS
 
 STAGES = ("base", "P", "S", "C", "R")
@@ -72,7 +73,7 @@ RECIPE_KEYS = {
     "think_instruction_fraction": "fraction", "vision_lr": "positive", "released_optimizer": "flag",
     "rewards": "rewards", "reward_variant": VARIANTS, "grounding_reward": GROUNDING_REWARDS, "trainer": "mapping",
     "freeze": {module: "flag" for module in FREEZABLE},
-    "balance": {"cap": "one or more", "target": "text or number"},
+    "balance": {"cap": "one or more", "target": "balance target"},
     "lora": {"r": "count", "alpha": "count", "dropout": "fraction", "target_modules": "list"},
     "image": {"min_pixels": "count", "max_pixels": "count"},
     "generic": {"samples": "count", "think_fraction": "fraction", "seed": "whole"},
@@ -86,7 +87,7 @@ KINDS = {
     "positive": (lambda v: is_number(v) and v > 0, "a number > 0"),
     "one or more": (lambda v: is_number(v) and v >= 1, "a number >= 1"),
     "fraction": (lambda v: is_number(v) and 0 <= v <= 1, "a number from 0 to 1"),
-    "text or number": (lambda v: isinstance(v, str) or is_number(v), "text or a number"),
+    "balance target": (is_target, "max, median or a number of entries > 0"),
     "flag": (lambda v: isinstance(v, bool), "true or false"),
     "list": (lambda v: isinstance(v, list), "a list"),
     "mapping": (lambda v: isinstance(v, dict), "a mapping"),
