@@ -113,3 +113,15 @@ def test_counts_on_the_command_line_must_be_positive(cmd, flag, value, problem, 
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args(cmd + [flag, value])
     assert e.value.code == 2 and f"argument {flag}: {problem}" in capsys.readouterr().err
+
+
+def test_ctrl_c_is_one_line_that_says_how_to_go_on(monkeypatch, capsys):
+    import tinyrs.cli as cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "cmd_train", interrupted)
+    assert main(["train", "S"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted: run the same command with --resume" in err and "Traceback" not in err

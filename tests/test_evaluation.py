@@ -175,3 +175,30 @@ def test_backend_choice(monkeypatch):
         choose_backend("vllm")
     with pytest.raises(ValueError, match="backend must be"):
         choose_backend("tgi")
+
+
+def test_predictions_of_a_changed_evaluation_file_are_made_again(toy_checkpoint, toy_build, tmp_path, monkeypatch):
+    """Rows are matched to questions by index: a row whose recorded question or answer is no longer the
+    file's (the benchmark was rebuilt) is answered again, never scored against the new truth."""
+    from tinyrs.data.vhm import DataError, read_json_list, write_json
+
+    root = tmp_path / "eval_files"
+    root.mkdir()
+    (root / "cls_AID").symlink_to(toy_build / "eval" / "cls_AID")
+    entries = read_json_list(toy_build / "eval" / "cls_AID.json")[:3]
+    write_json(root / "cls_AID.json", entries)
+    out = tmp_path / "eval"
+    evaluate(toy_checkpoint, root, out, ["AID"], max_new_tokens=4, progress=False)
+    entries[1]["conversations"][1]["value"] = "a class that was not there before"
+    write_json(root / "cls_AID.json", entries)
+    asked = []
+    real = TransformersEngine.generate
+    monkeypatch.setattr(TransformersEngine, "generate", lambda self, prompts, *a, **k: asked.append(len(prompts)) or
+                        real(self, prompts, *a, **k))
+    r = evaluate(toy_checkpoint, root, out, ["AID"], max_new_tokens=4, progress=False)
+    assert asked == [1] and r["benchmarks"]["cls_AID.json"]["strict"]["n"] == 3
+    rows = rescore(out)  # the newest row of index 1 is the one scored
+    assert rows["benchmarks"]["cls_AID.json"] == r["benchmarks"]["cls_AID.json"]
+    (out / "eval.json").write_text('{"model": "x", "model_sha')  # a copy cut short
+    with pytest.raises(DataError, match=r"eval.json: not a readable record of tinyrs eval"):
+        evaluate(toy_checkpoint, root, out, ["AID"], max_new_tokens=4, progress=False)

@@ -204,3 +204,50 @@ def test_teacher_and_judge_through_transformers_serve(served, toy_build, toy_che
                         toy_build / "images" / "VersaD" / "pretrain_000000.jpg")
     assert (score is None and len(judge.failures) == 1) or (0.0 <= score <= 1.0 and not judge.failures)
     assert judge.client.usage.counts["api_calls"] == 1
+
+
+def test_a_journaled_caption_of_another_answer_is_made_again(toy_build, tmp_path, capsys):
+    """The journal keys a sample by (image, question); a rebuilt input with another answer to the same question
+    must not reuse the caption made for the old one (it would contradict the new answer)."""
+    entries = read_json_list(toy_build / "instruct.json")[:8]
+    src, out = tmp_path / "in.json", tmp_path / "out.json"
+    write_json(src, entries)
+    run_think(src, out, RulesTeacher(toy_build), toy_build / "images", progress=False)
+    entries[3]["conversations"][-1]["value"] = "an answer of another build"
+    write_json(src, entries)
+    report = run_think(src, out, RulesTeacher(toy_build), toy_build / "images", progress=False)
+    assert report["resumed_from_journal"] == 7 and "1 journaled captions were made for other answers" in capsys.readouterr().out
+    same = [e for e in read_json_list(out) if entry_key(e) == entry_key(entries[3])]
+    assert all(check_caption(e["conversations"][-1]["value"], "an answer of another build") is None for e in same)
+
+
+def test_a_damaged_journal_names_its_line(toy_build, tmp_path):
+    journal = tmp_path / "j.jsonl"
+    good = json.dumps({"key": "a", "status": "ok", "caption": "c"})
+    for body, problem in [(good + '\n{"key": "b", "sta\n' + good + "\n", "line 2 is not JSON; delete that line"),
+                          ('{"key": "b"}\n', "line 1 is not a caption record"),
+                          ("[1]\n", "line 1 is not a caption record")]:
+        journal.write_text(body)
+        with pytest.raises(DataError, match=problem):
+            Journal(journal)
+
+
+def test_ctrl_c_stops_asking_the_teacher(toy_build, tmp_path):
+    """Interrupting a captioning run does not go on to caption every queued sample first."""
+    entries = read_json_list(toy_build / "instruct.json")[:60]
+    write_json(tmp_path / "in.json", entries)
+    rules, calls = RulesTeacher(toy_build), []
+
+    class Interrupted(RulesTeacher):
+        def caption(self, entry, image_path, attempt):
+            calls.append(1)
+            if len(calls) == 5:
+                raise KeyboardInterrupt
+            return rules.caption(entry, image_path, attempt)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_think(tmp_path / "in.json", tmp_path / "out.json", Interrupted(toy_build), toy_build / "images", workers=2,
+                  progress=False)
+    assert len(calls) < 10 and not (tmp_path / "out.json").exists()
+    report = run_think(tmp_path / "in.json", tmp_path / "out.json", rules, toy_build / "images", progress=False)
+    assert report["resumed_from_journal"] >= 3 and len(read_json_list(tmp_path / "out.json")) == report["accepted"]

@@ -121,7 +121,7 @@ def test_vision_learning_rate_makes_its_own_param_group(train_env):
                            if n.startswith("model.visual.") and not n.startswith("model.visual.merger."))
 
 
-def test_resume_continues_an_interrupted_run(train_env):
+def test_resume_continues_an_interrupted_run(train_env, tmp_path):
     cmd = [sys.executable, "-m", "tinyrs.train", "S", "--runs-root", str(train_env["runs"]), "--no-progress"]
     opts = ["--set", f"data_dir={train_env['data']}", "--set", "max_steps=12", "--set", "save_steps=3",
             "--set", "per_device_train_batch_size=2", "--set", "logging_steps=1"]
@@ -137,12 +137,25 @@ def test_resume_continues_an_interrupted_run(train_env):
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert run is not None and not (run / "complete.json").exists()
+    other = subprocess.run(cmd + ["--init", str(train_env["base"]), "--resume", *opts, "--set", "learning_rate=0.01"],
+                           capture_output=True, text=True, timeout=300)
+    assert other.returncode == 2 and "started with other settings (trainer.learning_rate: " in other.stderr, other.stderr
     r = subprocess.run(cmd + ["--init", str(train_env["base"]), "--resume", *opts], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert (run / "complete.json").exists() and json.loads((run / "complete.json").read_text())["steps"] == 12
     steps = [m["step"] for m in load_metrics(run) if "loss" in m]
     assert steps[-1] == 12 and min(steps) == 1  # one run folder holds the whole history
+    # the resumed run went on from the weights it had saved: it ends where an uninterrupted run ends
+    whole = tmp_path / "whole"
+    r = subprocess.run([*cmd[:4], "--runs-root", str(whole), "--no-progress", "--init", str(train_env["base"]), *opts],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    from tinyrs.model import load_model
+
+    a, b = (load_model(d / "checkpoint").state_dict() for d in (run, latest_run("S", whole)))
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-5
+    assert len(json.loads((run / "run.json").read_text())["resumed"]) == 1  # the first record kept, the resume noted
 
 
 def test_paper_dry_run_without_a_gpu(train_env, capsys):

@@ -500,10 +500,25 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args.func(args)
-    except (DataError, ImageLoadError, ConfigError, LLMConfigError, FileNotFoundError) as e:  # bad input: one line
+    except (DataError, ImageLoadError, ConfigError, LLMConfigError, FileNotFoundError, FileExistsError,
+            NotADirectoryError) as e:  # bad input: one line
         print(f"error: {redact(e)}", file=sys.stderr)  # a key typed into an option is not echoed
         return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: {RESUME_HINTS.get(args.command, 'run the same command again')}", file=sys.stderr)
+        return 130
     return 0
+
+
+# What a second run of an interrupted command does with the work already done.
+RESUME_HINTS = {
+    "train": "run the same command with --resume to continue from the last checkpoint",
+    "think": "run the same command again: the captions made so far are in the journal and are not asked again",
+    "eval": "run the same command again: finished predictions are kept and not generated again",
+    "reproduce": "run the same command again: finished runs and evaluations are reused",
+    "ablations": "run the same command again: finished runs and evaluations are reused",
+    "data": "run the same command again: the build starts over",
+}
 
 
 if __name__ == "__main__":

@@ -223,6 +223,7 @@ def build_toy(cfg: dict, out: str | Path, workers: int | None = None, progress: 
         plans[f"eval/{fname[:-5]}"] = plan_eval(fname[:-5], spec)
     all_jobs = [j for jobs in plans.values() for j in jobs]
     out.mkdir(parents=True, exist_ok=True)
+    (out / "build.json").unlink(missing_ok=True)  # written last: a build.json always describes the files beside it
     results = render_jobs(all_jobs, cfg, out, workers, progress)
     by_split: dict[str, list[dict]] = {}
     for r in results:

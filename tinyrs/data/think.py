@@ -136,9 +136,18 @@ class OpenAITeacher:
 
 # --- the journal -------------------------------------------------------------------------------------
 
+def answer_digest(entry: dict) -> str:
+    """The original answer a caption was made for: a journal record of an older build of the same
+    (image, question) with another answer is stale and captioned again."""
+    return hashlib.sha1(last_turns(entry)[2].encode()).hexdigest()[:12]
+
+
+JOURNAL_STATUSES = ("ok", "dropped", "failed")
+
+
 class Journal:
     """Append-only JSON lines, fsync'ed per record. A torn last line (the process was killed while
-    writing it) is cut off on load; the first record of a key wins."""
+    writing it) is cut off on load; the last finished record of a key wins."""
 
     def __init__(self, path: Path):
         self.path = path
@@ -152,15 +161,19 @@ class Journal:
         good = 0
         with open(self.path, "rb") as f:
             data = f.read()
-        for line in data.splitlines(keepends=True):
+        for n, line in enumerate(data.splitlines(keepends=True), 1):
             try:
                 rec = json.loads(line)
             except json.JSONDecodeError:
                 if data[good + len(line):].strip():
-                    raise DataError(self.path, None, "damaged in the middle; delete it to start over") from None
+                    raise DataError(self.path, None, f"line {n} is not JSON; delete that line (its sample is "
+                                    "captioned again) and run again") from None
                 break
             if not line.endswith(b"\n"):
                 break
+            if not (isinstance(rec, dict) and isinstance(rec.get("key"), str) and rec.get("status") in JOURNAL_STATUSES):
+                raise DataError(self.path, None, f"line {n} is not a caption record (key, status "
+                                f"{'/'.join(JOURNAL_STATUSES)}); delete that line and run again")
             self._keep(rec)
             good += len(line)
         if good < len(data):
@@ -171,8 +184,13 @@ class Journal:
         if rec["status"] == "failed":
             self.failed[rec["key"]] = rec
         else:
-            self.done.setdefault(rec["key"], rec)
+            self.done[rec["key"]] = rec
             self.failed.pop(rec["key"], None)
+
+    def forget(self, key: str):
+        """A stale record (made for another answer): the sample is captioned again, and the new record,
+        written later in the file, wins on the next load."""
+        self.done.pop(key, None)
 
     def append(self, record: dict):
         line = json.dumps(record, ensure_ascii=False) + "\n"
@@ -222,6 +240,11 @@ def run_think(in_path: str | Path, out_path: str | Path, teacher, image_root: st
     keys = list(unique)[:limit] if limit else list(unique)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     journal = Journal(paths["journal"])
+    stale = [k for k in keys if k in journal.done and journal.done[k].get("answer") != answer_digest(unique[k][1])]
+    for k in stale:
+        journal.forget(k)
+    if stale:
+        print(f"{len(stale)} journaled captions were made for other answers (the input changed): captioning them again")
     todo = [k for k in keys if k not in journal.done]
     for k in todo if hasattr(teacher, "problem") else []:  # the rules teacher: entries of another build
         i, e = unique[k]
@@ -231,14 +254,17 @@ def run_think(in_path: str | Path, out_path: str | Path, teacher, image_root: st
     def work(key):
         e = unique[key][1]
         rec = _caption_entry(teacher, e, resolve_train_image(e, image_root), max_attempts)
-        journal.append({"key": key, "task": task_of(e), **rec})
+        journal.append({"key": key, "task": task_of(e), "answer": answer_digest(e), **rec})
 
     bar = tqdm(total=len(todo), desc=f"captions ({teacher.name})", disable=not progress, mininterval=1.0)
-    with ThreadPoolExecutor(max(1, workers)) as pool:
+    pool = ThreadPoolExecutor(max(1, workers))
+    try:
         for f in as_completed([pool.submit(work, k) for k in todo]):
             f.result()
             bar.update()
-    bar.close()
+    finally:  # on Ctrl-C: no new calls; the ones under way finish into the journal, from which a rerun resumes
+        pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
 
     out = []
     for k in keys:

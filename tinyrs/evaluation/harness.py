@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..config import ConfigError
-from ..data.vhm import DataError
+from ..data.vhm import DataError, answer_text, human_text, write_json
 from .benchmarks import ALL_BENCHMARKS, BENCHMARKS, BY_FILE, BY_NAME
 from .run import benchmark_entries, benchmark_images, benchmark_prompt, prediction_row, think_prompting
 from .scoring import MODES, capability_averages, judge_grades, score_rows
@@ -44,11 +44,13 @@ def select_benchmarks(names: list[str]) -> list:
 
 
 def _drop_torn_tail(path: Path) -> None:
-    """A run killed mid-write leaves a partial last line: cut it so appended rows start on a line of their own."""
+    """A run killed mid-write leaves a partial last line: cut it (in place, so a kill now loses nothing more)
+    so appended rows start on a line of their own."""
     if path.exists():
         data = path.read_bytes()
         if data and not data.endswith(b"\n"):
-            path.write_bytes(data[:data.rfind(b"\n") + 1])
+            with open(path, "r+b") as f:
+                f.truncate(data.rfind(b"\n") + 1)
 
 
 PREDICTION_KEYS = ("index", "question", "answer", "prediction")
@@ -87,6 +89,15 @@ def predict_benchmark(engine, data_root: Path, bench, out: Path, limit: int | No
     pred_path.parent.mkdir(parents=True, exist_ok=True)
     _drop_torn_tail(pred_path)
     done = _prediction_rows(pred_path)
+    # A row answers the question it records: rows of an evaluation file that has changed since are answered again
+    # (a later row of an index wins when the file is read).
+    stale = [i for i, r in done.items() if i < len(entries) and
+             (r["question"], r["answer"]) != (human_text(entries[i]), answer_text(entries[i]))]
+    for i in stale:
+        del done[i]
+    if stale:
+        print(f"{pred_path}: {len(stale)} predictions were made for other questions (the evaluation file changed "
+              "since): answering them again")
     todo = [i for i in range(len(entries)) if i not in done]
     chunk = batch_size * 4
     with open(pred_path, "a") as f, tqdm(total=len(entries), initial=len(entries) - len(todo), desc=bench.name,
@@ -131,7 +142,7 @@ def _check_record(out: Path, record: dict, overwrite: bool) -> None:
 
     path = out / "eval.json"
     if path.exists():
-        old = json.loads(path.read_text())
+        old = read_record(path)
         differs = {k: (old.get(k), v) for k, v in record.items() if k in SAME_RUN_KEYS and old.get(k) != v}
         if differs and not overwrite:
             raise ConfigError(f"{out} holds predictions made with other settings "
@@ -139,8 +150,7 @@ def _check_record(out: Path, record: dict, overwrite: bool) -> None:
                               "choose another output folder, or overwrite them (--overwrite)")
         if differs:
             shutil.rmtree(out / "predictions", ignore_errors=True)
-    out.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record, indent=1) + "\n")
+    write_json(path, record)
 
 
 SAME_RUN_KEYS = ("model_sha256", "think", "max_new_tokens", "data_root")
@@ -191,7 +201,19 @@ def predictions_folder(path: str | Path) -> Path:
 def recorded_data_root(predictions_dir: str | Path) -> str | None:
     """The evaluation files' folder that `<out>/eval.json` names (None without a record)."""
     record = predictions_folder(predictions_dir).parent / "eval.json"
-    return json.loads(record.read_text()).get("data_root") if record.exists() else None
+    return read_record(record).get("data_root") if record.exists() else None
+
+
+def read_record(path: Path) -> dict:
+    """eval.json, or an error naming it (e.g. a copy cut short)."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DataError(path, None, f"not a readable record of tinyrs eval ({e}); without it the predictions "
+                        "beside it cannot be told apart: delete the folder, or choose another --out") from None
+    if not isinstance(record, dict):
+        raise DataError(path, None, "not a record of tinyrs eval (a JSON object)")
+    return record
 
 
 def rescore(predictions_dir: str | Path, modes=MODES, judge=None, data_root: str | Path | None = None) -> dict:

@@ -24,6 +24,7 @@ import time
 from importlib import metadata
 from pathlib import Path
 
+from ..config import ConfigError
 from ..model import not_a_checkpoint
 from ..paths import REPO_ROOT, runs_dir
 from ..redact import redact
@@ -160,7 +161,10 @@ def resolve_init(init: str | None, runs_root: str | Path | None = None, flag: st
 
 
 def write_run_record(run: Path, stage: str, recipe: dict, inputs: dict[str, str], init: str | None,
-                     seed: int, extra: dict | None = None) -> dict:
+                     seed: int, extra: dict | None = None, resume: bool = False) -> dict:
+    """run.json, written before training starts. A resumed run keeps its first record (adding when and how it
+    was resumed), and must be resumed with what it was started with: other settings would silently make a
+    run that is neither."""
     record = {
         "stage": stage, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": [redact(a) for a in sys.argv],
         "seed": seed, "recipe": recipe, "git_commit": git_commit(), "python": platform.python_version(),
@@ -169,8 +173,43 @@ def write_run_record(run: Path, stage: str, recipe: dict, inputs: dict[str, str]
         "init": {"path": init, "sha256": fingerprint(init) if init else None},
         **(extra or {}),
     }
-    (run / "run.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    record = json.loads(json.dumps(record, default=str))
+    path = run / "run.json"
+    if resume and path.exists():
+        first = json.loads(path.read_text())
+        changed = run_differences(first, record)
+        if changed:
+            raise ConfigError(f"--resume: {run} was started with other settings ({'; '.join(changed)}); resume it "
+                              "with the options it was started with, or leave out --resume to start a new run")
+        first.setdefault("resumed", []).append({k: record[k] for k in ("started", "command", "git_commit")})
+        record = first
+    path.write_text(json.dumps(record, indent=2) + "\n")
     return record
+
+
+def run_differences(first: dict, now: dict) -> list[str]:
+    """What differs between two run records in what determines the run: recipe, seed, the data and the
+    starting checkpoint (by content; how they were named does not matter)."""
+    def flat(d: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict) and v:
+                out.update(flat(v, f"{prefix}{k}."))
+            elif not k.startswith("_") and f"{prefix}{k}" not in ("init", "data_dir"):
+                out[f"{prefix}{k}"] = v
+        return out
+
+    a, b = flat(first.get("recipe", {})), flat(now["recipe"])
+    changed = [f"{k}: {a.get(k, '(unset)')} -> {b.get(k, '(unset)')}" for k in sorted(a.keys() | b.keys())
+               if a.get(k) != b.get(k)]
+    if first.get("seed") != now["seed"]:
+        changed.append(f"seed: {first.get('seed')} -> {now['seed']}")
+    for name in sorted(first.get("inputs", {}).keys() | now["inputs"].keys()):
+        if first.get("inputs", {}).get(name, {}).get("sha256") != now["inputs"].get(name, {}).get("sha256"):
+            changed.append(f"{name}: its content changed")
+    if first.get("init", {}).get("sha256") != now["init"]["sha256"]:
+        changed.append("the starting checkpoint is another one")
+    return changed
 
 
 def mark_complete(run: Path, summary: dict, latest: bool = True) -> None:

@@ -95,11 +95,30 @@ class ModuleLearningRates:
         return self.optimizer
 
 
+class ResumeWeights:
+    """Trainer mixin: `--resume` restores the trained weights. transformers 5 saves Qwen2-VL checkpoints in the
+    published key layout (`model.layers.*`, `visual.*`) and the Trainer reloads them with a non-strict
+    `load_state_dict` that matches none of those keys, so a resumed run went on from its *starting* weights
+    (huggingface/transformers#43701). `from_pretrained` converts the keys; the strict load proves that every
+    weight came back. LoRA adapters and FSDP shards keep the Trainer's own loading."""
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        from peft import PeftModel
+
+        model = model if model is not None else self.model
+        if self.is_fsdp_enabled or isinstance(model, PeftModel):
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        from ..model import load_model
+
+        saved = load_model(resume_from_checkpoint, dtype=next(model.parameters()).dtype)
+        model.load_state_dict(saved.state_dict(), strict=True)
+
+
 def _trainer_class(kind: str):
     from trl import GRPOTrainer, SFTTrainer
 
     base = GRPOTrainer if kind == "grpo" else SFTTrainer
-    return type(f"TinyRS{base.__name__}", (ModuleLearningRates, base), {})
+    return type(f"TinyRS{base.__name__}", (ModuleLearningRates, ResumeWeights, base), {})
 
 
 # --- run folders that all processes of a distributed job agree on ------------------------------------
@@ -227,7 +246,7 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     args = trainer_config(recipe["kind"], run / "trainer", fields, seed=seed, disable_tqdm=not progress)
     if _is_main():
         write_run_record(run, stage, recipe, inputs, init_path, seed,
-                         {"cache_key": key, "train_entries": len(entries), "data_dir": str(data_dir)})
+                         {"cache_key": key, "train_entries": len(entries), "data_dir": str(data_dir)}, resume)
     t0 = time.time()
     img = recipe.get("image") or {}
     processor = load_processor(init_path, img.get("min_pixels"), img.get("max_pixels"))
