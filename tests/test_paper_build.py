@@ -155,7 +155,7 @@ def test_every_exchange_of_a_conversation_is_checked(fixtures_dir, tmp_path):
             read_training_file(path, fixtures_dir, progress=False)
 
 
-def test_equal_file_names_in_two_sources_are_two_images(fixtures_dir, tmp_path):
+def test_equal_file_names_in_two_sources_are_two_images(fixtures_dir, tmp_path, capsys):
     import shutil
 
     root = tmp_path / "root"
@@ -165,8 +165,12 @@ def test_equal_file_names_in_two_sources_are_two_images(fixtures_dir, tmp_path):
             shutil.copy(fixtures_dir / "real_images" / name, root / src / f"{i:04d}.jpg")
     entries = [make_entry(f"{i:04d}.jpg", src, "Is there a road?", "yes", "VQA") for src in ("UCM", "AID") for i in range(4)]
     vhm = tmp_path / "vhm.json"
-    vhm.write_text(json.dumps(entries))
+    vhm.write_text(json.dumps(entries + [entries[2]]))
     report = build_from_vhm(vhm, root, tmp_path / "out", load_config("paper", "data", ["instruct.images=5", "rl.images=3"]),
                             progress=False)
     assert report["disjointness"]["disjoint"]  # equal names, different files
     assert "5 distinct images" in (tmp_path / "out" / "data_cards" / "paper-vhm-instruct.md").read_text()
+    assert report["duplicate_entries"] == 1 and "1 entries repeat an earlier entry exactly" in capsys.readouterr().out
+    vhm.write_text(json.dumps([{**entries[0], "image": "."}]))
+    with pytest.raises(DataError, match=r"entry 0: image path is a folder: .*UCM"):
+        build_from_vhm(vhm, root, tmp_path / "out2", load_config("paper", "data"), progress=False)

@@ -332,6 +332,9 @@ def build_from_vhm(vhm_json: str | Path, image_root: str | Path, out: str | Path
         link = _check_eval_link(out, eval_root)
     entries, vreport = read_training_file(vhm_json, image_root, check_images, skip_invalid, progress)
     validations: list[ValidationReport] = [vreport]
+    duplicates = len(entries) - len({json.dumps(e, sort_keys=True) for e in entries})
+    if duplicates:  # kept (VHM may repeat a sample on purpose), but said: they weigh twice in training
+        print(f"warning: {vhm_json}: {duplicates} entries repeat an earlier entry exactly; kept")
     rng = np.random.default_rng(cfg["seed"])
     by_image: dict[str, list[dict]] = {}  # keyed by the resolved file, so equal names in two sources stay apart
     for e in entries:
@@ -373,7 +376,7 @@ def build_from_vhm(vhm_json: str | Path, image_root: str | Path, out: str | Path
         "files": {n: len(e) for n, e in files.items()}, "eval_files": eval_counts,
         "task_counts": {n: dict(Counter(task_of(e) for e in files[n])) for n in ("instruct.json", "rl.json")},
         "balance": {"cap": bal.get("cap", 5.0), "target": bal.get("target", "max"), "tasks": balance_report},
-        "disjointness": disjoint,
+        "disjointness": disjoint, "duplicate_entries": duplicates,
         "validation": [{"file": v.file, "total": v.total, "valid": v.valid, "skipped": dict(v.skipped),
                         "examples": v.examples} for v in validations],
         "config": {k: v for k, v in cfg.items() if not k.startswith("_")},

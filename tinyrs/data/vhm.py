@@ -45,6 +45,7 @@ class DataError(ValueError):
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
+
 def read_json_list(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
@@ -308,7 +309,7 @@ def validate_entries(entries: list, file: str | Path, kind: str = "train", image
 
 def _check_image(path: Path, mode: str):
     if not path.is_file():
-        return (MISSING_IMAGE, f"image not found: {path}")
+        return (MISSING_IMAGE, f"image {'path is a folder' if path.is_dir() else 'not found'}: {path}")
     try:
         return load_rgb(path).size if mode == "decode" else image_size(path)
     except ImageLoadError as e:
