@@ -168,9 +168,16 @@ def test_paper_dry_run_without_a_gpu(train_env, capsys):
     assert report["global_batch"] == 128 and report["steps_per_epoch"] >= 1
     assert report["memory_per_gpu"]["total_gib"] > 0 and "accelerate launch" in report["launch"]
     assert "zero3.yaml" in report["launch"] and "--num_processes 4" in report["launch"]
-    assert main(["train", "R", "--config", "paper", "--dry-run", "--set", f"data_dir={train_env['data']}"]) == 0
+    # the logits of 16 sequences of 1,280 image + 256 text tokens over Qwen2's 151,936-token vocabulary (bf16 and
+    # the loss's fp32 copy) are the largest single term, as large as everything else
+    assert abs(report["memory_per_gpu"]["logits_gib"] - 16 * 1536 * 151936 * 6 / 2**30) < 0.1
+    assert main(["train", "R", "--config", "paper", "--dry-run", "--set", f"data_dir={train_env['data']}",
+                 "--init", "S", "--arm", "PSR"]) == 0
     r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert r["kind"] == "grpo" and r["memory_per_gpu"]["reference_model_gib"] > 0 and "--num_machines 4" in r["launch"]
+    assert r["launch"].endswith("--arm PSR")  # an arm's run trained from this line is named as that arm
+    assert main(["train", "R", "--config", "paper", "--dry-run", "--arm", "NOPE"]) == 2
+    assert "--arm NOPE: not an arm of the plan" in capsys.readouterr().err
     # the 7B chain of Table V, from its published dimensions
     assert main(["train", "P", "--config", "paper", "--dry-run", "--init", "Qwen/Qwen2-VL-7B-Instruct",
                  "--set", f"data_dir={train_env['data']}", "--set", "strategy=ddp"]) == 0

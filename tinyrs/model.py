@@ -210,11 +210,12 @@ def create_toy_checkpoint(out_dir: str | Path, build_dir: str | Path, cfg: dict,
     return out_dir
 
 
-def save_checkpoint(model, processor, out_dir: str | Path) -> Path:
+def save_checkpoint(model, processor, out_dir: str | Path, state_dict: dict | None = None) -> Path:
+    """`state_dict`: the full weights gathered from sharded processes (ZeRO-3, FSDP); else the model's own."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with _no_hf_bars():
-        model.save_pretrained(out_dir)
+        model.save_pretrained(out_dir, **({"state_dict": state_dict} if state_dict is not None else {}))
     processor.save_pretrained(out_dir)
     return out_dir
 

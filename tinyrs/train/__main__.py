@@ -27,25 +27,29 @@ def run(args) -> int:
     from .recipes import load_recipe
     from .stage import run_stage
 
+    main_chain = True
+    if args.arm:
+        from ..config import ConfigError
+        from ..report.ablations import load_plan
+
+        plan = load_plan(args.config if args.config in ("toy", "paper") else "paper")
+        if args.arm not in plan["nodes"]:
+            raise ConfigError(f"--arm {args.arm}: not an arm of the plan ({', '.join(plan['nodes'])})")
+        main_chain = args.arm in plan["main_chain"]
     if args.dry_run:
         recipe = load_recipe(args.stage, args.config, args.set)
         if args.init:
             recipe["init"] = args.init
+        # the launch line trains exactly what was checked, named as it was asked
         train_args = [args.stage, "--config", args.config, *(["--init", args.init] if args.init else []),
-                      *[a for item in args.set or [] for a in ("--set", item)]]
+                      *[a for item in args.set or [] for a in ("--set", item)],
+                      *(["--arm", args.arm] if args.arm else []), *(["--runs-root", args.runs_root] if args.runs_root else []),
+                      *(["--resume"] if args.resume else [])]
         report = dry_run(recipe, train_args)
         print(format_dry_run(report))
         print(json.dumps(report, default=str))
         return 0
     progress = False if args.no_progress else None
-    main_chain = True
-    if args.arm:
-        from ..report.ablations import load_plan
-
-        plan = load_plan(args.config if args.config in ("toy", "paper") else "paper")
-        if args.arm not in plan["nodes"]:
-            raise SystemExit(f"--arm {args.arm}: not an arm of the plan ({', '.join(plan['nodes'])})")
-        main_chain = args.arm in plan["main_chain"]
     run_dir = run_stage(args.stage, args.config, init=args.init, overrides=args.set, resume=args.resume,
                         runs_root=args.runs_root, reuse=not args.force, progress=progress, mark_latest=main_chain,
                         arm=args.arm)

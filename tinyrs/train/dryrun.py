@@ -59,7 +59,12 @@ def meta_model(init: str | None):
 
 
 def memory_estimate(params: int, strategy: str, gpus: int, tokens_per_gpu: int, hidden: int, layers: int,
-                    grpo: bool) -> dict[str, float]:
+                    grpo: bool, logit_tokens: int = 0, vocab: int = 0, vision_tokens: int = 0, vision_hidden: int = 0,
+                    vision_layers: int = 0) -> dict[str, float]:
+    """Bytes per GPU, in GiB: model states by strategy, the GRPO reference model, the language model's and the
+    vision tower's activations under activation checkpointing, and the logits (a vocabulary of 152K makes them as
+    large as the rest: bf16 plus the fp32 copy the SFT loss takes, 6 bytes each; GRPO's temperature-scaled bf16
+    copy, 4). A lower bound: the generation KV cache, temporary buffers and the allocator's slack come on top."""
     n = max(1, gpus)
     # ZeRO-3 with offload (the paper's setting): only bf16 weight and gradient shards stay on the GPU
     states = {"ddp": 16 * params, "fsdp": 16 * params / n, "zero3": 4 * params / n}
@@ -68,9 +73,12 @@ def memory_estimate(params: int, strategy: str, gpus: int, tokens_per_gpu: int, 
     model_states = states[strategy]
     reference = (2 * params if strategy == "ddp" else 2 * params / n) if grpo else 0
     activations = 2 * hidden * tokens_per_gpu * layers + 34 * hidden * tokens_per_gpu
-    total = model_states + reference + activations
+    vision = 2 * vision_hidden * vision_tokens * vision_layers + 34 * vision_hidden * vision_tokens
+    logits = (4 if grpo else 6) * logit_tokens * vocab
+    total = model_states + reference + activations + vision + logits
     return {"model_states_gib": model_states / GIB, "reference_model_gib": reference / GIB,
-            "activations_gib": activations / GIB, "total_gib": total / GIB}
+            "activations_gib": activations / GIB, "vision_activations_gib": vision / GIB, "logits_gib": logits / GIB,
+            "total_gib": total / GIB}
 
 
 def dry_run(recipe: dict, train_args: list[str] | None = None) -> dict:
@@ -95,17 +103,20 @@ def dry_run(recipe: dict, train_args: list[str] | None = None) -> dict:
         from ..data.balance import balance
 
         n = len(balance(entries, cap=float(recipe["balance"].get("cap", 5.0)), target=recipe["balance"].get("target", "max"))[0])
+    max_pixels = (recipe.get("image") or {}).get("max_pixels", 1003520)
     if kind == "grpo":
         prompts_per_step = per_device * gpus * accum / int(t.get("num_generations", 4))
         steps = math.ceil(n / prompts_per_step)
-        tokens = per_device * (int(t.get("max_completion_length", 512)) + 600)
+        completion = int(t.get("max_completion_length", 512))
+        tokens = per_device * (completion + 600)
+        logit_tokens = per_device * completion  # TRL asks the model for the completion's logits only
     else:
         steps = math.ceil(n / (per_device * gpus * accum))
-        max_pixels = (recipe.get("image") or {}).get("max_pixels", 1003520)
-        tokens = per_device * (max_pixels // (28 * 28) + 256)
-    text = config.text_config
+        tokens = logit_tokens = per_device * (max_pixels // (28 * 28) + 256)
+    text, vision = config.text_config, config.vision_config
     mem = memory_estimate(params["total"], recipe.get("strategy", "ddp"), gpus, tokens, text.hidden_size,
-                          text.num_hidden_layers, kind == "grpo")
+                          text.num_hidden_layers, kind == "grpo", logit_tokens, text.vocab_size,
+                          per_device * (max_pixels // (14 * 14)), vision.embed_dim, vision.depth)
     strategy = recipe.get("strategy", "ddp")
     launch = (f"accelerate launch --config_file {CONFIGS / 'accelerate' / f'{strategy}.yaml'} "
               f"--num_processes {gpus} --num_machines {nodes}" +
@@ -126,7 +137,9 @@ def format_dry_run(r: dict) -> str:
         f"parameters: {p['total'] / 1e9:.3f} B total (vision {p['vision'] / 1e6:.0f} M, language {p['language'] / 1e6:.0f} M)",
         f"data: {r['train_file']}: {r['entries']} entries, schema ok ({r['entries_per_epoch']} per epoch after balancing)",
         f"batch: global {r['global_batch']} on {r['gpus']} GPU(s) / {r['nodes']} node(s) -> {r['steps_per_epoch']} steps per epoch",
-        f"memory per GPU ({r['strategy']}): {m['total_gib']} GiB = model states {m['model_states_gib']} + reference "
-        f"{m['reference_model_gib']} + activations {m['activations_gib']} (estimate)",
+        f"memory per GPU ({r['strategy']}): at least {m['total_gib']} GiB = model states {m['model_states_gib']} + "
+        f"reference {m['reference_model_gib']} + activations {m['activations_gib']} + vision tower "
+        f"{m['vision_activations_gib']} + logits {m['logits_gib']} (an estimate: the generation cache and the "
+        "allocator's slack come on top)",
         f"launch: {r['launch']}",
     ])

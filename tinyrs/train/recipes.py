@@ -116,6 +116,9 @@ def check_recipe(recipe: dict, where: str) -> None:
                 _check_value(f"{key}.{leaf}", v, spec[leaf], where)
         else:
             _check_value(key, value, spec, where)
+    if recipe.get("lora") and recipe.get("strategy") in ("fsdp", "zero3"):
+        raise ConfigError(f"{where}: LoRA runs need strategy ddp: the adapters are merged into the full weights "
+                          "at the end, which sharded weights (fsdp, zero3) are not")
 
 
 def _check_value(name: str, value, spec, where: str) -> None:

@@ -259,14 +259,27 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     final = trainer.model
     if recipe.get("lora"):
         final = final.merge_and_unload()
+    weights = gathered_state_dict(trainer)
     if trainer.accelerator.is_main_process:
-        save_checkpoint(final, processor, run / "checkpoint")
+        save_checkpoint(final, processor, run / "checkpoint", state_dict=weights)
         logs = [r for r in trainer.state.log_history if "train_runtime" not in r]
         mark_complete(run, {"steps": trainer.state.global_step, "seconds": round(time.time() - t0, 1),
                             "trainable_parameters": trainable, "last_log": logs[-1] if logs else {},
                             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)},
                       latest=mark_latest)
     return run
+
+
+def gathered_state_dict(trainer) -> dict | None:
+    """The full weights where ZeRO-3 or FSDP shard them across processes, gathered as the Trainer's own
+    `save_model` gathers them (every process must call this: the gather is collective; ZeRO-3 needs
+    `zero3_save_16bit_model`, FSDP `FULL_STATE_DICT`, as the shipped accelerate configs set); None where the
+    main process holds them whole (one process, DDP), as on the toy."""
+    if trainer.is_deepspeed_enabled:
+        return trainer.accelerator.get_state_dict(trainer.deepspeed)
+    if trainer.is_fsdp_enabled:
+        return trainer.accelerator.get_state_dict(trainer.model)
+    return None
 
 
 def last_complete_checkpoint(trainer_dir: Path) -> str | None:
