@@ -54,6 +54,10 @@ def run(args) -> int:
                         runs_root=args.runs_root, reuse=not args.force, progress=progress, mark_latest=main_chain,
                         arm=args.arm)
     print(f"stage {args.stage}: {run_dir}")
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():  # an orderly end: a process group left to the interpreter's
+        dist.destroy_process_group()                    # exit can abort a rank ("terminate called ...")
     return 0
 
 

@@ -267,6 +267,7 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
                             "trainable_parameters": trainable, "last_log": logs[-1] if logs else {},
                             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)},
                       latest=mark_latest)
+    trainer.accelerator.wait_for_everyone()  # the other processes leave once the run is saved, all together
     return run
 
 
