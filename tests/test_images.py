@@ -48,15 +48,16 @@ def test_sixteen_bit_multiband_geotiff(tmp_path):
     assert arr.min() == 0 and arr.max() == 255  # stretched to 8 bit
 
 
-@pytest.mark.parametrize("bands,height", [(13, 64), (3, 4), (4, 3)])
-def test_band_layout_is_read_from_the_file_not_guessed(tmp_path, bands, height):
-    """Bands stored interleaved or bands-first ('planar', as Sentinel-2 stacks often are) give the same
-    RGB image, whatever the number of bands or the image's shape (a 3-pixel-high strip is not 3 bands)."""
+@pytest.mark.parametrize("bands,height,compression", [(13, 64, None), (3, 4, "lzw"), (4, 3, "zlib")])
+def test_band_layout_is_read_from_the_file_not_guessed(tmp_path, bands, height, compression):
+    """Bands stored interleaved or bands-first ('planar', as Sentinel-2 stacks often are), compressed as GIS
+    exports are, give the same RGB image, whatever the number of bands or the image's shape (a 3-pixel-high
+    strip is not 3 bands)."""
     import tifffile
 
     data = np.random.default_rng(1).integers(0, 4000, size=(height, 40, bands), dtype=np.uint16)
-    tifffile.imwrite(tmp_path / "contig.tif", data, planarconfig="contig")
-    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(data, -1, 0), planarconfig="separate")
+    tifffile.imwrite(tmp_path / "contig.tif", data, planarconfig="contig", compression=compression)
+    tifffile.imwrite(tmp_path / "planar.tif", np.moveaxis(data, -1, 0), planarconfig="separate", compression=compression)
     a, b = load_rgb(tmp_path / "contig.tif"), load_rgb(tmp_path / "planar.tif")
     assert a.size == b.size == (40, height) == image_size(tmp_path / "planar.tif")
     assert (np.asarray(a) == np.asarray(b)).all()
