@@ -100,9 +100,9 @@ def dry_run(recipe: dict, train_args: list[str] | None = None) -> dict:
     per_device, accum = int(t.get("per_device_train_batch_size", 8)), int(t.get("gradient_accumulation_steps", 1))
     n = len(entries)
     if recipe.get("balance"):
-        from ..data.balance import balance
+        from ..data.balance import balance, balance_settings
 
-        n = len(balance(entries, cap=float(recipe["balance"].get("cap", 5.0)), target=recipe["balance"].get("target", "max"))[0])
+        n = len(balance(entries, *balance_settings(recipe["balance"], "recipe"))[0])
     max_pixels = (recipe.get("image") or {}).get("max_pixels", 1003520)
     if kind == "grpo":
         prompts_per_step = per_device * gpus * accum / int(t.get("num_generations", 4))

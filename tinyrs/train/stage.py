@@ -23,7 +23,7 @@ import torch
 
 from .. import paths
 from ..config import ConfigError, load_config
-from ..data.balance import balance
+from ..data.balance import balance, balance_settings
 from ..data.build import image_root_of
 from ..data.vhm import read_jsonl, read_training_file
 from ..model import load_model, load_processor, save_checkpoint
@@ -159,9 +159,8 @@ def stage_data(recipe: dict, progress: bool):
     image_root = image_root_of(data_dir)
     entries, _ = read_training_file(path, image_root, check_images="exists", progress=progress)
     if recipe.get("balance"):
-        b = recipe["balance"]
-        entries, _ = balance(entries, cap=float(b.get("cap", 5.0)), target=b.get("target", "max"),
-                             seed=int(recipe.get("seed", 0)))
+        cap, target = balance_settings(recipe["balance"], "recipe")
+        entries, _ = balance(entries, cap, target, seed=int(recipe.get("seed", 0)))
     meta_path = data_dir / "qa_meta.jsonl"
     meta = {r["id"]: r for r in read_jsonl(meta_path)} if meta_path.exists() else None
     return entries, data_dir, image_root, meta
