@@ -35,3 +35,18 @@ def test_multi_turn_keeps_history_in_the_prompt():
     assert [m["role"] for m in prompt] == ["system", "user", "assistant", "user"]
     assert completion[0]["content"][0]["text"] == "2"
     assert json.dumps(prompt).count('"image"') == 1
+
+
+def test_every_answer_of_a_multi_turn_conversation_is_trained(tmp_path):
+    """The released trainer puts loss on every assistant turn; here each answer is a row of its own."""
+    from PIL import Image
+
+    (tmp_path / "x").mkdir()
+    Image.new("RGB", (32, 32)).save(tmp_path / "x" / "a.jpg")
+    e = {"id": "e1", "image": "a.jpg", "source_dataset": "x", "conversations": [
+        {"from": "human", "value": "<image>\n{VQA} Is there a ship?"}, {"from": "gpt", "value": "yes"},
+        {"from": "human", "value": "How many?"}, {"from": "gpt", "value": "2"}]}
+    single = make_entry("a.jpg", "x", "describe", "an image", "IT")
+    ds = to_sft_dataset([e, single], tmp_path)
+    assert [r["completion"][0]["content"][0]["text"] for r in ds] == ["yes", "2", "an image"]
+    assert [len(r["prompt"]) for r in ds] == [1, 3, 1] and ds["id"][:2] == ["e1#1", "e1#3"]

@@ -1,7 +1,8 @@
 """VHM entries -> `datasets.Dataset` in TRL's conversational prompt-completion format.
 
 Each row: `prompt` (system? + user turn with the image first, then the question), `completion`
-(the assistant's answer: the only tokens with loss), `images` (one file path). Images are decoded
+(the assistant's answer: the only tokens with loss; a multi-turn conversation gives a row per answer),
+`images` (one file path). Images are decoded
 lazily, through `load_rgb`, when a batch is drawn: a 100K-image set never sits in memory, and
 GeoTIFF / RGBA / grey inputs reach the processor as RGB.
 """
@@ -14,13 +15,18 @@ from .images import load_rgb
 from .vhm import IMAGE_TOKEN, resolve_train_image, split_tag
 
 
-def to_messages(entry: dict, system: str | None = None) -> tuple[list[dict], list[dict]]:
-    """(prompt, completion) messages of one VHM entry. Multi-turn conversations keep the earlier
-    turns in the prompt; the loss falls on the last answer only."""
+def answer_turns(entry: dict) -> list[int]:
+    """The positions of an entry's assistant answers in its conversation."""
+    return [i for i, t in enumerate(entry["conversations"]) if t["from"] == "gpt"]
+
+
+def to_messages(entry: dict, system: str | None = None, answer: int | None = None) -> tuple[list[dict], list[dict]]:
+    """(prompt, completion) messages of one VHM entry for its answer at conversation position `answer`
+    (default: the last). The turns before that answer are the prompt; the loss falls on the answer."""
     prompt: list[dict] = [{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []
     turns = entry["conversations"]
-    last_gpt = max(i for i, t in enumerate(turns) if t["from"] == "gpt")
-    for i, turn in enumerate(turns[:last_gpt]):
+    answer = answer_turns(entry)[-1] if answer is None else answer
+    for i, turn in enumerate(turns[:answer]):
         text = turn["value"]
         if turn["from"] == "human":
             content = []
@@ -30,7 +36,7 @@ def to_messages(entry: dict, system: str | None = None) -> tuple[list[dict], lis
             prompt.append({"role": "user", "content": content})
         else:
             prompt.append({"role": "assistant", "content": [{"type": "text", "text": text}]})
-    completion = [{"role": "assistant", "content": [{"type": "text", "text": turns[last_gpt]["value"]}]}]
+    completion = [{"role": "assistant", "content": [{"type": "text", "text": turns[answer]["value"]}]}]
     return prompt, completion
 
 
@@ -45,7 +51,9 @@ class LoadImages:
 
 def to_sft_dataset(entries: list[dict], image_root: str | Path, system: str | None = None,
                    instruction: str | None = None, instruction_fraction: float = 0.0, seed: int = 0):
-    """A TRL prompt-completion dataset (loss on the answer only) with lazily loaded images.
+    """A TRL prompt-completion dataset (loss on the answers only) with lazily loaded images.
+    A multi-turn conversation gives one row per answer, the turns before it as the prompt: every answer
+    gets loss, as the released trainer labels every assistant turn (there, in one sequence).
     `instruction` is appended to a seeded `instruction_fraction` of the questions."""
     import numpy as np
     from datasets import Dataset
@@ -53,13 +61,15 @@ def to_sft_dataset(entries: list[dict], image_root: str | Path, system: str | No
     rng = np.random.default_rng(seed)
     prompts, completions, images, ids = [], [], [], []
     for k, e in enumerate(entries):
-        p, c = to_messages(e, system)
-        if instruction and rng.random() < instruction_fraction:
-            p[-1]["content"][-1]["text"] += f"\n{instruction}"
-        prompts.append(p)
-        completions.append(c)
-        images.append([str(resolve_train_image(e, image_root))])
-        ids.append(str(e.get("id", k)))
+        answers = answer_turns(e)
+        for answer in answers:
+            p, c = to_messages(e, system, answer)
+            if instruction and rng.random() < instruction_fraction:
+                p[-1]["content"][-1]["text"] += f"\n{instruction}"
+            prompts.append(p)
+            completions.append(c)
+            images.append([str(resolve_train_image(e, image_root))])
+            ids.append(str(e.get("id", k)) + (f"#{answer}" if len(answers) > 1 else ""))
     ds = Dataset.from_dict({"prompt": prompts, "completion": completions, "images": images, "id": ids})
     return ds.with_transform(LoadImages())
 
@@ -93,16 +103,23 @@ def to_grpo_dataset(entries: list[dict], image_root: str | Path, instruction: st
 
     rows = {"prompt": [], "images": [], "answer_type": [], "solution": [], "question": [], "image_path": [], "id": []}
     for k, e in enumerate(entries):
-        _, question, answer = last_turns(e)
+        _, question, _ = last_turns(e)
         text = question.replace(IMAGE_TOKEN, "").strip()
         prompt = [{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []
         prompt.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": f"{text}\n{instruction}"}]})
-        path = str(resolve_train_image(e, image_root))
+        columns = reward_columns(e, image_root, meta)
         rows["prompt"].append(prompt)
-        rows["images"].append([path])
-        rows["answer_type"].append(answer_type_of(e, meta))
-        rows["solution"].append(answer)
-        rows["question"].append(split_tag(question)[1])
-        rows["image_path"].append(path)
+        rows["images"].append([columns["image_path"]])
+        for key, value in columns.items():
+            rows[key].append(value)
         rows["id"].append(str(e.get("id", k)))
     return Dataset.from_dict(rows).with_transform(LoadImages())
+
+
+def reward_columns(entry: dict, image_root: str | Path, meta: dict | None = None) -> dict:
+    """The columns stage R's reward functions receive for one VHM-RL entry."""
+    from .think import last_turns
+
+    _, question, answer = last_turns(entry)
+    return {"answer_type": answer_type_of(entry, meta), "solution": answer, "question": split_tag(question)[1],
+            "image_path": str(resolve_train_image(entry, image_root))}
