@@ -58,6 +58,11 @@ def test_eval_saves_scores_resumes_and_rescores(toy_checkpoint, toy_build, tmp_p
     assert "DIOR-RSVG" in cli.stdout and "avg CLS" in cli.stdout
     compat = json.loads((tmp_path / "compat.json").read_text())
     assert compat["benchmarks"]["cls_AID.json"] == {"compat": r["benchmarks"]["cls_AID.json"]["compat"]}
+    # a shorter run into the same folder: rescore scores the questions it scored, not every answer kept there
+    fewer = evaluate(toy_checkpoint, toy_build / "eval", out, BENCHES, max_new_tokens=6, batch_size=4, limit=3,
+                     progress=False)
+    assert fewer["benchmarks"]["cls_AID.json"]["strict"]["n"] == 3
+    assert rescore(out) == {k: fewer[k] for k in ("benchmarks", "averages")}
 
 
 def test_rescore_names_a_line_that_is_not_a_prediction(tmp_path):

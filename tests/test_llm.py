@@ -132,6 +132,9 @@ def test_openai_judge_scores_and_records_failures(tmp_path, fixtures_dir, capsys
         assert judge.score("Describe it [fault=500]", "text", image) is None
         assert len(judge.failures) == 2 and judge.client.usage.counts["failures"] == 2
         assert judge.score("Next one", "another answer", image) == 0.8
+        requests = judge.client.usage.counts["requests"]
+        assert judge.score("What is this?", "A church.", tmp_path / "gone.jpg") is None  # an image it cannot see
+        assert judge.client.usage.counts["requests"] == requests and "image not found" in judge.failures[-1]["error"]
     from tinyrs.cli import _print_judge_usage  # what tinyrs eval / rescore print after the table
 
     _print_judge_usage(judge)

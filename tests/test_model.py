@@ -102,5 +102,6 @@ def test_box_helpers():
     assert iou([0, 0, 10, 10], [0, 0, 10, 10]) == 1.0
     assert iou([0, 0, 10, 10], [10, 10, 20, 20]) == 0.0
     assert iou([0, 0, 10, 10], [5, 0, 15, 10]) == pytest.approx(1 / 3)
-    assert iou([10, 10, 0, 0], [0, 0, 10, 10]) == 1.0  # reversed corners
+    assert iou([10, 10, 0, 0], [0, 0, 10, 10]) == 0.0  # reversed corners: a malformed box, as the released IoU
+    assert iou([0, 10, 10, 0], [0, 0, 10, 10]) == 0.0 and iou([0, 0, 10, 10], [10, 0, 0, 10]) == 0.0
     assert iou([3, 3, 3, 9], [0, 0, 10, 10]) == 0.0  # degenerate

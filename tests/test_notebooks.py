@@ -87,8 +87,10 @@ def test_03_to_07_training_notebooks(toy_build, tmp_path):
     assert "untrained" in text and "after S" in text and "DIOR-RSVG" in text
     nb = run("05_stage_C_cot_sft.ipynb", tmp_path, probe_prompts=4, **common)
     assert "sampled (R)" in outputs_text(nb)
-    nb = run("06_grpo_rewards.ipynb", tmp_path, figures_dir=str(tmp_path / "fig"))
-    assert "of random predictions get the released reward 1.0" in outputs_text(nb)
+    nb = run("06_grpo_rewards.ipynb", tmp_path, data_dir=common["data_dir"], figures_dir=str(tmp_path / "fig"))
+    text = outputs_text(nb)
+    assert "of random predictions get the released reward 1.0" in text
+    assert "accuracy (released)" in text and "ReleasedJudgeCrash: judge_failure=released" in text
     nb = run("07_stage_R_grpo.ipynb", tmp_path, probe_prompts=4, grounding_limit=4,
              **{**common, "overrides": common["overrides"] + ["max_completion_length=16"]})
     text = outputs_text(nb)

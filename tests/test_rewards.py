@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from tinyrs.boxes import iou
 from tinyrs.rewards import (answer_part, closed_score, completion_text, format_reward, grounding_score,
-                            make_accuracy_reward, make_rewards, shape_score)
+                            make_accuracy_reward, make_rewards, ReleasedJudgeCrash, shape_score)
 
 
 def conv(text):
@@ -87,6 +87,31 @@ def test_accuracy_reward_by_answer_type_and_judge_failures():
     assert released[1] == 1.0
 
 
+class ScriptedJudge:
+    """Returns its grades in turn (None: a failed call)."""
+    def __init__(self, grades):
+        self.grades = list(grades)
+
+    def score(self, question, answer, image):
+        return self.grades.pop(0)
+
+
+def test_released_judge_failure_reuses_the_previous_grade_or_crashes():
+    completions = [conv(f"<reasoning>r</reasoning><answer>{a}</answer>") for a in ("A port.", "Ships.", "A pier.")]
+    kwargs = dict(answer_type=["open"] * 3, solution=[""] * 3, question=["Describe."] * 3, image_path=["a", "b", "c"])
+    intended = make_accuracy_reward(judge=ScriptedJudge([0.9, None, 0.3]))(completions, **kwargs)
+    assert intended == [0.9, None, 0.3]
+    released = make_accuracy_reward(judge=ScriptedJudge([0.9, None, 0.3]), judge_failure="released")
+    assert released(completions, **kwargs) == [0.9, 0.9, 0.3]  # the failed sample gets its neighbour's grade
+    assert released.__name__ == "accuracy_continuous_released_judge"
+    first_fails = make_accuracy_reward(judge=ScriptedJudge([None, 0.9, 0.3]), judge_failure="released")
+    with pytest.raises(ReleasedJudgeCrash, match="completion 0 .*released code crashes"):
+        first_fails(completions, **kwargs)
+    # the grade carried over is the raw one, shaped again like any other (binary: 0.9 -> 1)
+    binary = make_accuracy_reward("binary", judge=ScriptedJudge([0.9, None, 0.3]), judge_failure="released")
+    assert binary(completions, **kwargs) == [1.0, 1.0, 0.0]
+
+
 def test_registry_and_bad_names():
     fmt, acc = make_rewards(["format", "accuracy"], variant="quantized")
     assert fmt is format_reward and acc.__name__ == "accuracy_quantized"
@@ -96,6 +121,8 @@ def test_registry_and_bad_names():
         make_accuracy_reward("stepwise")
     with pytest.raises(ValueError, match="grounding"):
         make_accuracy_reward(grounding="fixed")
+    with pytest.raises(ValueError, match="judge failure"):
+        make_accuracy_reward(judge_failure="zero")
 
 
 # --- properties ------------------------------------------------------------------------------------
@@ -143,10 +170,12 @@ def test_iou_properties(a, b):
     v = iou(a, b)
     assert 0.0 <= v <= 1.0
     assert v == pytest.approx(iou(b, a))  # symmetric
-    reversed_a = (a[2], a[3], a[0], a[1])
-    assert iou(reversed_a, b) == pytest.approx(v)  # corner order does not matter
-    degenerate = a[0] == a[2] or a[1] == a[3]
-    assert iou(a, a) == (0.0 if degenerate else 1.0)
+    well_ordered = a[2] > a[0] and a[3] > a[1]
+    assert iou(a, a) == (1.0 if well_ordered else 0.0)  # reversed or zero-area: malformed, overlaps nothing
+    if not well_ordered:
+        assert v == 0.0
+    elif b[2] > b[0] and b[3] > b[1]:
+        assert iou((a[2], a[3], a[0], a[1]), b) == 0.0  # the same corners written backwards
     if max(a[0], a[2]) <= min(b[0], b[2]) or max(a[1], a[3]) <= min(b[1], b[3]):
         assert v == 0.0  # disjoint (or touching) boxes
 

@@ -107,6 +107,27 @@ def test_capability_averages_follow_table_one_groups():
     assert avg["Avg."] == pytest.approx(0.25)
 
 
+def test_a_missing_capability_score_is_not_averaged_away():
+    scores = {b.file: {"score": 1.0 if b.group == "CLS" else 0.0} for b in BENCHMARKS}
+    scores["VG_DOIR_RSVG_test.json"] = {"score": None}  # compat grounding when no answer had a box
+    avg = capability_averages(scores, BENCHMARKS)
+    assert avg["Ground."] is None and avg["Avg."] is None and avg["CLS"] == 1.0  # not the mean of the other 3
+    only_cls = capability_averages({b.file: {"score": 1.0} for b in BENCHMARKS if b.group == "CLS"}, BENCHMARKS)
+    assert only_cls == {"CLS": 1.0, "Avg.": 1.0}  # benchmarks not evaluated are not groups at all
+
+
+def test_reversed_boxes_and_boxes_inside_cut_off_reasoning_score_nothing():
+    size, truth = [100, 100], "[10, 10, 50, 50]"
+    assert grounding_iou("[[500, 500, 100, 100]]", truth, size) == 0.0  # the truth's corners written backwards
+    cut_off = "<reasoning>The tank is at [[100, 100, 500, 500]], so the answer"  # max_new_tokens reached
+    assert grounding_iou(cut_off, truth, size, "strict") is None
+    assert grounding_iou(cut_off, truth, size, "compat") == pytest.approx(1.0)  # the released harness reads it
+    rows = [{"prediction": cut_off, "answer": truth, "size": size}]
+    assert score_rows(rows, "acc@0.5", "strict")["score"] == 0.0 and score_rows(rows, "acc@0.5", "compat")["score"] == 1.0
+    assert not strict_match("<reasoning>It is a forest\nforest", "forest")  # cut off: no answer given
+    assert strict_match("<reasoning>It is a forest</reasoning>\nforest", "forest")
+
+
 def test_unknown_mode_is_a_clear_error():
     with pytest.raises(ValueError, match="scoring mode"):
         score_rows([], "accuracy", "lenient")

@@ -80,8 +80,8 @@ def test_grpo_stage_logs_rewards_kl_and_lengths(train_env):
 
 def test_zero_grpo_from_the_base_and_reward_variants(train_env):
     r = stage(train_env, "R", "init=base", "reward_variant=binary", "grounding_reward=released",
-              "max_completion_length=16")
-    assert any("rewards/accuracy_binary_released_grounding/mean" in m for m in load_metrics(r))
+              "judge_failure=released", "max_completion_length=16")
+    assert any("rewards/accuracy_binary_released_grounding_released_judge/mean" in m for m in load_metrics(r))
     assert json.loads((r / "run.json").read_text())["init"]["path"] == str(train_env["base"] / "checkpoint")
 
 
@@ -267,6 +267,7 @@ def test_recipe_values_are_read_as_written_and_checked(tmp_path):
                           ("freeze.vision_tower=maybe", "freeze.vision_tower takes true or false, not 'maybe'"),
                           ("reward_variant=binry", "reward_variant is one of continuous, binary, quantized"),
                           ("grounding_reward=relesed", "grounding_reward is one of intended, released"),
+                          ("judge_failure=zero", "judge_failure is one of skip, released"),
                           ("rewards=format", "rewards takes a list of reward names"),
                           ("seed=abc", "seed takes a whole number >= 0"), ("lora.rank=8", "unknown key lora.rank")):
         with pytest.raises(ConfigError, match=f"recipe .*R.yaml with --set: {problem}"):
@@ -276,3 +277,44 @@ def test_recipe_values_are_read_as_written_and_checked(tmp_path):
     (tmp_path / "typo.yaml").write_text("stage: S\nkind: sft\ntrain_file: x.json\nreward_varient: binary\n")
     with pytest.raises(ConfigError, match="typo.yaml: unknown recipe key 'reward_varient'"):
         load_recipe("S", str(tmp_path / "typo.yaml"))
+
+
+def test_a_failed_judgement_is_left_out_of_the_group_not_scored_0(train_env, tmp_path):
+    """TRL leaves a completion out of its group's baseline (advantage 0) only when every reward function
+    returns None for it; make_rewards has the format reward follow a failed judgement, so a judge outage
+    is not an accuracy of 0 (a negative advantage)."""
+    from trl import GRPOTrainer
+
+    from tinyrs.data.build import image_root_of
+    from tinyrs.data.hf import to_grpo_dataset
+    from tinyrs.model import load_model, load_processor
+    from tinyrs.prompts import THINK_INSTRUCTION
+    from tinyrs.rewards import make_rewards
+    from tinyrs.train.recipes import trainer_config
+
+    class FirstCall:
+        """The first judgement gives `first` (None: the call failed), every later one 0.8."""
+        def __init__(self, first):
+            self.first, self.calls = first, 0
+
+        def score(self, question, answer, image):
+            self.calls += 1
+            return self.first if self.calls == 1 else 0.8
+
+    data, checkpoint = train_env["data"], train_env["base"] / "checkpoint"
+    entry = {**json.loads((data / "rl.json").read_text())[0], "id": "open-1",
+             "conversations": [{"from": "human", "value": "<image>\n{IT} Describe the image in detail."},
+                               {"from": "gpt", "value": "A scene."}]}
+    dataset = to_grpo_dataset([entry], image_root_of(data), THINK_INSTRUCTION, None, {"open-1": {"answer_type": "open"}})
+    advantages = {}
+    for first in (None, 0.0):
+        judge = FirstCall(first)
+        args = trainer_config("grpo", tmp_path / "out", dict(per_device_train_batch_size=4, num_generations=4,
+                              max_completion_length=8, max_steps=1, temperature=1.0, top_k=50, report_to=[]), seed=0)
+        trainer = GRPOTrainer(model=load_model(checkpoint), args=args, processing_class=load_processor(checkpoint),
+                              reward_funcs=make_rewards(["format", "accuracy"], judge=judge), train_dataset=dataset)
+        torch.manual_seed(0)
+        advantages[first] = trainer._generate_and_score_completions([dataset[0]] * 4)["advantages"].tolist()
+        assert judge.calls == 4  # one judgement per completion, shared by both reward functions
+    assert advantages[0.0][0] < -1  # graded 0 against three 0.8s: pushed down
+    assert advantages[None][0] == 0.0  # failed: no signal, and not part of the others' baseline

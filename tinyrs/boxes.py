@@ -44,14 +44,13 @@ def to_normalized(box, width: int, height: int) -> list[int]:
 
 
 def iou(a, b) -> float:
-    """Intersection over union of two [x1, y1, x2, y2] boxes in the same frame. Reversed
-    corners are reordered; a degenerate (zero-area) box has IoU 0 with anything."""
-    ax1, ax2 = sorted((a[0], a[2]))
-    ay1, ay2 = sorted((a[1], a[3]))
-    bx1, bx2 = sorted((b[0], b[2]))
-    by1, by2 = sorted((b[1], b[3]))
-    iw = max(0.0, min(ax2, bx2) - max(ax1, bx1))
-    ih = max(0.0, min(ay2, by2) - max(ay1, by1))
+    """Intersection over union of two [x1, y1, x2, y2] boxes in the same frame. A box whose corners are
+    not in that order (x2 <= x1 or y2 <= y1: reversed or zero-area) overlaps nothing and scores 0, as in
+    the released harness's IoU: `[[x2, y2, x1, y1]]` is a malformed answer, not the box written backwards."""
+    if not (a[2] > a[0] and a[3] > a[1] and b[2] > b[0] and b[3] > b[1]):
+        return 0.0
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     inter = iw * ih
-    union = (ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter
-    return float(inter / union) if union > 0 else 0.0
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return float(inter / union)

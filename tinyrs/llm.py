@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
-from .data.images import load_rgb
+from .data.images import ImageLoadError, load_rgb
 from .prompts import JUDGE_SYSTEM, judge_text
 from .redact import redact
 
@@ -304,7 +304,12 @@ class OpenAIJudge:
                 user_message(judge_text(question, answer), [image_data_url(image, self.client.settings.image_max_side)])]
 
     def score(self, question: str, answer: str, image) -> float | None:
-        res = self.client.complete(self.messages(question, answer, image),
+        try:
+            messages = self.messages(question, answer, image)
+        except ImageLoadError as e:  # the judge cannot see the image: a failed judgement, recorded, never 0
+            self.failures.append({"question": question[:200], "error": str(e)})
+            return None
+        res = self.client.complete(messages,
                                    validate=lambda t: None if parse_judge_score(t) is not None else "no number")
         value = parse_judge_score(res.text)
         if value is None:

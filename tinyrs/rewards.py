@@ -2,8 +2,11 @@
 
 All are TRL reward functions: `f(prompts, completions, **columns) -> list[float | None]`, where the
 dataset's extra columns (`answer_type`, `solution`, `question`, `image_path`) arrive as lists.
-None means "no reward for this completion" (a failed judge call): TRL leaves it out of the sum
-instead of counting it as 0. No reward function raises on any completion text.
+None means "no score" (a failed judge call). TRL leaves a completion out of its group's baseline, with
+advantage 0, only when *every* reward function returns None for it; where one still scores, the None
+counts as 0 (TRL sums with nansum). So when a judgement fails, `make_rewards` has the format reward
+return None for that completion too: a judge outage never becomes a low reward. No reward function
+raises on any completion text.
 
 Accuracy by answer type:
 - closed: 1 if the <answer> text, lower-cased with dots removed, equals the truth (the released rule);
@@ -12,7 +15,8 @@ Accuracy by answer type:
 Variants of Table III (for grounding and open answers): continuous (as above); binary (1 if IoU >= 0.5
 or judge >= 0.7, else 0); quantized (1 at >= 0.7, linear from 0 at 0.4 to 1 at 0.7, 0 below 0.4).
 `grounding="released"` reproduces the released code's defect: the box is compared with itself, so
-any well-ordered box scores 1.0.
+any well-ordered box scores 1.0. `judge_failure="released"` reproduces its second: a failed judge call
+reuses the grade of the batch's previous judged answer, and crashes when there is none yet.
 """
 from __future__ import annotations
 
@@ -27,6 +31,11 @@ INTEGER = re.compile(r"\d+")
 CLOSED, GROUNDING, OPEN = "closed", "grounding", "open"
 VARIANTS = ("continuous", "binary", "quantized")
 GROUNDING_REWARDS = ("intended", "released")  # released: the released code's defect (any well-ordered box scores 1)
+JUDGE_FAILURES = ("skip", "released")  # skip: the completion left out (see above); released: the previous grade reused
+
+
+class ReleasedJudgeCrash(RuntimeError):
+    """What `judge_failure="released"` does where the released code crashes: no earlier grade to reuse."""
 
 
 def completion_text(completion) -> str:
@@ -97,34 +106,78 @@ def shape_score(score: float, variant: str, binary_threshold: float) -> float:
     raise ValueError(f"unknown reward variant {variant!r}; use one of {VARIANTS}")
 
 
+# --- the judge's grades, shared by a batch's reward functions ---------------------------------------
+
+class BatchJudgements:
+    """The judge's grades of one batch's open-ended answers, asked once per completion and read by every
+    reward function of the batch (the format reward needs to know which judgements failed)."""
+
+    def __init__(self, judge):
+        self.judge = judge
+        self._batch, self._grades = None, {}
+
+    def grades(self, completions, answer_type, question=None, image_path=None) -> dict[int, float | None]:
+        """{row: grade 0..1 or None (failed)} for the batch's open-ended rows with an answer to grade."""
+        texts = [answer_part(completion_text(c)) for c in completions]
+        batch = (tuple(texts), tuple(answer_type), tuple(question or ()), tuple(map(str, image_path or ())))
+        if batch != self._batch:
+            self._batch, self._grades = batch, {
+                i: self.judge.score(question[i] if question else "", t, image_path[i] if image_path else None)
+                for i, t in enumerate(texts) if answer_type[i] == OPEN and t}
+        return self._grades
+
+
+def unscorable_format_reward(judgements: BatchJudgements) -> Callable:
+    """The format reward, None where the completion's judgement failed (so TRL leaves the completion out)."""
+    def format_reward_(completions, answer_type, question=None, image_path=None, **kwargs):
+        failed = {i for i, g in judgements.grades(completions, answer_type, question, image_path).items() if g is None}
+        return [None if i in failed else v for i, v in enumerate(format_reward(completions))]
+
+    format_reward_.__name__ = format_reward.__name__  # the same metric name as the plain format reward
+    return format_reward_
+
+
 # --- the accuracy reward, configured ----------------------------------------------------------------
 
-def make_accuracy_reward(variant: str = "continuous", grounding: str = "intended", judge=None) -> Callable:
-    """An accuracy reward for TRL. `judge.score(question, answer, image) -> float | None` grades open answers."""
+def make_accuracy_reward(variant: str = "continuous", grounding: str = "intended", judge=None,
+                         judge_failure: str = "skip") -> Callable:
+    """An accuracy reward for TRL. `judge.score(question, answer, image) -> float | None` grades open answers
+    (or pass the `BatchJudgements` the batch's other reward functions share)."""
     if variant not in VARIANTS:
         raise ValueError(f"unknown reward variant {variant!r}; use one of {VARIANTS}")
     if grounding not in GROUNDING_REWARDS:
         raise ValueError(f"grounding reward must be one of {GROUNDING_REWARDS}, not {grounding!r}")
+    if judge_failure not in JUDGE_FAILURES:
+        raise ValueError(f"judge failure handling must be one of {JUDGE_FAILURES}, not {judge_failure!r}")
+    judgements = judge if isinstance(judge, BatchJudgements) else BatchJudgements(judge) if judge is not None else None
 
     def accuracy_reward(completions, answer_type, solution, question=None, image_path=None, **kwargs):
+        grades = judgements.grades(completions, answer_type, question, image_path) if judgements else {}
         out: list[float | None] = []
+        last_grade = None  # the released code's leftover variable: the previous judged answer's grade
         for i, c in enumerate(completions):
             answer = answer_part(completion_text(c))
             kind = answer_type[i]
             if kind == GROUNDING:
                 out.append(shape_score(grounding_score(answer, solution[i], grounding == "released"), variant, 0.5))
             elif kind == OPEN:
-                score = None
-                if judge is not None and answer:
-                    score = judge.score(question[i] if question else "", answer, image_path[i] if image_path else None)
-                elif not answer:
-                    score = 0.0  # nothing to grade
+                score = grades.get(i) if answer else 0.0  # an empty answer: nothing to grade
+                if i in grades and judge_failure == "released":
+                    if score is None:
+                        if last_grade is None:
+                            raise ReleasedJudgeCrash(
+                                f"judge_failure=released: the judge failed on completion {i} of the batch with no "
+                                "earlier grade to reuse; the released code crashes here (judge_failure: skip leaves "
+                                "the completion out instead)")
+                        score = last_grade
+                    last_grade = score
                 out.append(None if score is None else shape_score(score, variant, 0.7))
             else:
                 out.append(closed_score(answer, solution[i]))
         return out
 
-    accuracy_reward.__name__ = f"accuracy_{variant}" + ("_released_grounding" if grounding == "released" else "")
+    accuracy_reward.__name__ = (f"accuracy_{variant}" + ("_released_grounding" if grounding == "released" else "")
+                                + ("_released_judge" if judge_failure == "released" else ""))
     return accuracy_reward
 
 
@@ -132,8 +185,16 @@ REGISTRY = {"format": lambda **kw: format_reward, "accuracy": make_accuracy_rewa
 
 
 def make_rewards(names: list[str], **accuracy_kwargs) -> list[Callable]:
-    """Reward functions by name, in order (the paper: ['format', 'accuracy'], equal weights)."""
+    """Reward functions by name, in order (the paper: ['format', 'accuracy'], equal weights). With a judge,
+    they share its grades, and (judge_failure "skip") a completion whose judgement failed gets None from
+    every function, so TRL leaves it out instead of counting its accuracy as 0."""
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         raise ValueError(f"unknown reward(s) {unknown}; known: {sorted(REGISTRY)}")
-    return [REGISTRY[n](**accuracy_kwargs) if n == "accuracy" else REGISTRY[n]() for n in names]
+    judge = accuracy_kwargs.get("judge")
+    if judge is None or "accuracy" not in names:
+        return [REGISTRY[n](**accuracy_kwargs) if n == "accuracy" else REGISTRY[n]() for n in names]
+    judgements = BatchJudgements(judge)
+    released = accuracy_kwargs.get("judge_failure", "skip") == "released"  # the released code scores every row
+    return [make_accuracy_reward(**{**accuracy_kwargs, "judge": judgements}) if n == "accuracy"
+            else format_reward if released else unscorable_format_reward(judgements) for n in names]

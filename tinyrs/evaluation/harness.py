@@ -179,7 +179,8 @@ def evaluate(model_path: str | Path, data_root: str | Path, out: str | Path, ben
         raise FileNotFoundError(f"{data_root}: no {', '.join(missing)} (build them with tinyrs data build, "
                                 "or choose --benchmarks)")
     _check_record(out, {"model": str(model_path), "model_sha256": fingerprint(model_path), "think": think,
-                        "max_new_tokens": max_new_tokens, "data_root": str(data_root.resolve())}, overwrite)
+                        "max_new_tokens": max_new_tokens, "data_root": str(data_root.resolve()), "limit": limit},
+                  overwrite)
     engine = load_engine(model_path, backend)
     t0 = time.time()
     rows = {b.file: predict_benchmark(engine, data_root, b, out, limit, system, max_new_tokens,
@@ -218,16 +219,19 @@ def read_record(path: Path) -> dict:
 
 def rescore(predictions_dir: str | Path, modes=MODES, judge=None, data_root: str | Path | None = None) -> dict:
     """Scores from saved predictions (`<out>/predictions/*.jsonl` or that folder itself), no model needed.
-    Open-ended predictions need a `judge` and the evaluation files' folder (default: the one eval.json names)."""
+    Open-ended predictions need a `judge` and the evaluation files' folder (default: the one eval.json names).
+    The questions scored are those the last `tinyrs eval` into the folder scored (its `limit`, in eval.json):
+    a folder keeps the answers of an earlier, longer run too."""
     d = predictions_folder(predictions_dir)
-    data_root = data_root or recorded_data_root(d)
+    record = read_record(d.parent / "eval.json") if (d.parent / "eval.json").exists() else {}
+    data_root, limit = data_root or record.get("data_root"), record.get("limit")
     by_stem = {b.stem: b.file for b in ALL_BENCHMARKS}
     rows = {}
     for p in sorted(d.glob("*.jsonl")):
         if p.stem not in by_stem:
             raise DataError(p, None, "not a Table I benchmark's predictions (expected <stem>.jsonl, e.g. cls_AID.jsonl)")
         found = _prediction_rows(p)
-        rows[by_stem[p.stem]] = [found[i] for i in sorted(found)]
+        rows[by_stem[p.stem]] = [found[i] for i in sorted(found) if limit is None or i < limit]
     if not rows:
         raise FileNotFoundError(f"{d}: no predictions (*.jsonl)")
     return score_predictions(rows, modes, judge, data_root)

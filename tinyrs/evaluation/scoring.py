@@ -28,9 +28,13 @@ SMALL, MEDIUM = 32 ** 2, 96 ** 2
 SYNONYMS: dict[str, set[str]] = {}
 
 
-def extract_answer(prediction: str) -> str:
-    """The final answer of a prediction: the text after </reasoning>, inside <answer> if present."""
+def extract_answer(prediction: str, mode: str = "compat") -> str:
+    """The final answer of a prediction: the text after </reasoning>, inside <answer> if present. In
+    strict mode an output cut off inside its reasoning (`<reasoning>` never closed) has no answer: a
+    box or word it mentions while reasoning is not what it answered."""
     text = prediction or ""
+    if mode == "strict" and "<reasoning>" in text and "</reasoning>" not in text:
+        return ""
     if "</reasoning>" in text:
         text = text.split("</reasoning>", 1)[1]
     m = re.search(r"<answer>(.*?)(</answer>|$)", text, re.S)
@@ -46,7 +50,7 @@ def normalize(text: str) -> str:
 
 def strict_match(prediction: str, truth: str, synonyms: dict[str, set[str]] | None = None) -> bool:
     """Exact match of normalised answers (or an accepted synonym); an empty answer is wrong."""
-    pred, true = normalize(extract_answer(prediction)), normalize(truth)
+    pred, true = normalize(extract_answer(prediction, "strict")), normalize(truth)
     accepted = {true} | {normalize(s) for s in (SYNONYMS if synonyms is None else synonyms).get(true, ())}
     return bool(pred) and pred in accepted
 
@@ -64,22 +68,22 @@ def compat_match(prediction: str, truth: str) -> bool:
 
 # --- grounding ------------------------------------------------------------------------------------------
 
-def predicted_pixel_box(prediction: str, size_hw) -> list[float] | None:
+def predicted_pixel_box(prediction: str, size_hw, mode: str = "compat") -> list[float] | None:
     """The predicted `[[x1, y1, x2, y2]]` (0..1000) in pixels of an image of size [h, w]; None if absent."""
     from ..boxes import parse_box, to_pixels
 
-    box = parse_box(extract_answer(prediction))
+    box = parse_box(extract_answer(prediction, mode))
     if box is None:
         return None
     h, w = size_hw
     return to_pixels(box, w, h)
 
 
-def grounding_iou(prediction: str, truth: str, size_hw) -> float | None:
+def grounding_iou(prediction: str, truth: str, size_hw, mode: str = "compat") -> float | None:
     """IoU of a predicted box (0..1000) with a pixel truth box; None when the prediction has no box."""
     from ..boxes import iou, parse_pixel_box
 
-    pred = predicted_pixel_box(prediction, size_hw)
+    pred = predicted_pixel_box(prediction, size_hw, mode)
     return None if pred is None else iou(pred, parse_pixel_box(truth))
 
 
@@ -141,7 +145,7 @@ def _score_grounding(rows: list[dict], mode: str) -> dict:
     for r in rows:
         if "size" not in r:
             raise DataError(r.get("image", "?"), None, "a grounding prediction row without the image size [h, w]")
-        i = grounding_iou(r["prediction"], r["answer"], r["size"])
+        i = grounding_iou(r["prediction"], r["answer"], r["size"], mode)
         ious.append(i or 0.0)
         unparsed += i is None
         if i is None and mode == "compat":
@@ -167,15 +171,16 @@ def judge_grades(judge, rows: list[dict], image_of, workers: int = 1) -> list[fl
         return list(pool.map(grade, rows))
 
 
-def capability_averages(scores: dict[str, dict], benchmarks) -> dict[str, float]:
-    """Table I's capability averages (the mean of each group's benchmark scores) and their mean.
-    Judge-graded benchmarks (open-ended QA) are not part of Table I and are left out."""
+def capability_averages(scores: dict[str, dict], benchmarks) -> dict[str, float | None]:
+    """Table I's capability averages (the mean of each group's benchmark scores) and their mean, over the
+    benchmarks in `scores`. A benchmark scored None (compat grounding when no answer has a box: the
+    released harness divides by 0) makes its group None and so Avg.: averaging the other groups instead
+    would compare means over different capabilities. Judge-graded benchmarks (open-ended QA) are not part
+    of Table I and are left out."""
     groups = defaultdict(list)
-    for b in (b for b in benchmarks if b.metric != "judge"):
-        s = scores.get(b.file, {}).get("score")
-        if s is not None:
-            groups[b.group].append(s)
-    out = {g: sum(v) / len(v) for g, v in groups.items()}
+    for b in (b for b in benchmarks if b.metric != "judge" and b.file in scores):
+        groups[b.group].append(scores[b.file].get("score"))
+    out = {g: None if None in v else sum(v) / len(v) for g, v in groups.items()}
     if out:
-        out["Avg."] = sum(out.values()) / len(out)
+        out["Avg."] = None if None in out.values() else sum(out.values()) / len(out)
     return out

@@ -4,6 +4,7 @@
   prompts, greedy or sampled with stage R's settings; the same reward functions as training.
 - `grounding_probe`: mean IoU and Acc@0.5 on the toy DIOR-RSVG, asked as stage R asks.
 - `scene_naming_rate`: how often a caption names the right scene class (stage P's visible effect).
+- `judge_failure_rows`: the rewards of open-ended answers when one judgement fails, intended beside released.
 - `image_token_spread`: how much an image's tokens differ from one another where the vision tower hands
   them to the LLM (notebook 07 asks whether the vision features are what limits toy grounding).
 
@@ -17,13 +18,13 @@ from pathlib import Path
 import torch
 
 from ..data.build import image_root_of
-from ..data.hf import answer_type_of, to_messages
+from ..data.hf import reward_columns, to_messages
 from ..data.images import load_rgb
 from ..data.vhm import read_json_list, read_jsonl, resolve_train_image
 from ..evaluation.benchmarks import BY_NAME
 from ..model import load_model, load_processor
 from ..prompts import THINK_INSTRUCTION
-from ..rewards import format_reward, make_accuracy_reward
+from ..rewards import OPEN, ReleasedJudgeCrash, format_reward, make_accuracy_reward, make_rewards
 
 GROUNDING_FILE = BY_NAME["DIOR-RSVG"].file  # the toy DIOR-RSVG the grounding probes ask
 
@@ -73,6 +74,14 @@ def rl_prompts(build_dir: str | Path, n: int, instruction: bool = True, spread: 
     return entries, prompts, images
 
 
+def reward_batch(build_dir: Path, entries: list[dict]) -> dict[str, list]:
+    """The reward functions' columns for VHM-RL entries of a build, as stage R passes them."""
+    meta_path = build_dir / "qa_meta.jsonl"
+    meta = {r["id"]: r for r in read_jsonl(meta_path)} if meta_path.exists() else None
+    rows = [reward_columns(e, image_root_of(build_dir), meta) for e in entries]
+    return {key: [r[key] for r in rows] for key in rows[0]} if rows else {}
+
+
 def reward_probe(checkpoint, build_dir: str | Path, n: int = 48, sample: bool = True, judge=None, seed: int = 0,
                  max_new_tokens: int = 128) -> dict:
     """Mean format, accuracy and total reward (the training reward functions) on n VHM-RL prompts."""
@@ -80,14 +89,10 @@ def reward_probe(checkpoint, build_dir: str | Path, n: int = 48, sample: bool = 
     model, processor = load(checkpoint)
     entries, prompts, images = rl_prompts(build_dir, n)
     texts = complete(model, processor, prompts, images, sample, max_new_tokens, seed)
-    meta_path = build_dir / "qa_meta.jsonl"
-    meta = {r["id"]: r for r in read_jsonl(meta_path)} if meta_path.exists() else None
-    kinds = [answer_type_of(e, meta) for e in entries]
+    columns = reward_batch(build_dir, entries)
+    kinds = columns["answer_type"]
     fmt = format_reward(texts)
-    root = image_root_of(build_dir)
-    acc = make_accuracy_reward(judge=judge)(texts, answer_type=kinds, solution=[e["conversations"][-1]["value"] for e in entries],
-                                            question=[e["conversations"][0]["value"] for e in entries],
-                                            image_path=[str(resolve_train_image(e, root)) for e in entries])
+    acc = make_accuracy_reward(judge=judge)(texts, **columns)
     pairs = [(f, a) for f, a in zip(fmt, acc) if a is not None]
     by_type = {}
     for k, a in zip(kinds, acc):
@@ -97,6 +102,37 @@ def reward_probe(checkpoint, build_dir: str | Path, n: int = 48, sample: bool = 
             "accuracy": sum(a for _, a in pairs) / len(pairs), "total": sum(f + a for f, a in pairs) / len(pairs),
             "accuracy_by_type": {k: round(sum(v) / len(v), 3) for k, v in sorted(by_type.items())},
             "mean_length_words": sum(len(t.split()) for t in texts) / len(texts), "examples": texts[:3]}
+
+
+def judge_failure_rows(build_dir: str | Path, judge, n: int = 3, failing: int = 1) -> tuple[list[dict], str]:
+    """Stage R's rewards (format, accuracy) on n open-ended VHM-RL prompts of a build, graded by a real
+    judge, with judgement number `failing` made to fail (its image path names no file, so no judge can see
+    it), under `judge_failure` skip (intended) and released. Each prompt is answered with its own truth
+    except the last, which gets the first one's (another image's description), so the grades differ. Also
+    returns what the released handling does when the failing judgement comes first (it crashes)."""
+    build_dir = Path(build_dir)
+    columns = reward_batch(build_dir, read_json_list(build_dir / "rl.json"))
+    chosen = [i for i, kind in enumerate(columns["answer_type"]) if kind == OPEN][:n]
+    if len(chosen) < 2 or not 0 <= failing < len(chosen):
+        raise ValueError(f"{build_dir / 'rl.json'}: {len(chosen)} open-ended prompts; need 2 or more and failing < n")
+    batch = {key: [values[i] for i in chosen] for key, values in columns.items()}
+    answers = batch["solution"][:-1] + batch["solution"][:1]
+    completions = [f"<reasoning>What the image shows.</reasoning><answer>{a}</answer>" for a in answers]
+    batch["image_path"][failing] = str(build_dir / "no-such-image.png")
+    scored = {how: [f(completions, **batch) for f in make_rewards(["format", "accuracy"], judge=judge, judge_failure=how)]
+              for how in ("skip", "released")}
+    shown = lambda v: "None" if v is None else v  # noqa: E731
+    rows = [{"prompt": k, "question": q[:36], "answer": a[:44], "image": "unreadable" if k == failing else "its own",
+             **{f"{what} ({how})": shown(scored[how][j][k]) for how in scored for j, what in enumerate(("format", "accuracy"))}}
+            for k, (q, a) in enumerate(zip(batch["question"], answers))]
+    first = [failing] + [k for k in range(len(chosen)) if k != failing]
+    try:
+        make_accuracy_reward(judge=judge, judge_failure="released")([completions[k] for k in first],
+                                                                     **{key: [v[k] for k in first] for key, v in batch.items()})
+        crash = "no crash"
+    except ReleasedJudgeCrash as e:
+        crash = f"{type(e).__name__}: {e}"
+    return rows, crash
 
 
 def grounding_probe(checkpoint, eval_root: str | Path, limit: int = 100, instruction: bool = True,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..config import CONFIGS, ConfigError, is_number, is_whole, load_yaml, parse_override
 from ..data.balance import is_target
-from ..rewards import GROUNDING_REWARDS, REGISTRY, VARIANTS
+from ..rewards import GROUNDING_REWARDS, JUDGE_FAILURES, REGISTRY, VARIANTS
 
 STAGES = ("base", "P", "S", "C", "R")
 FREEZABLE = ("vision_tower", "merger", "language_model")  # the modules a recipe's freeze: section names
@@ -71,7 +71,8 @@ RECIPE_KEYS = {
     "data_dir": "text", "train_file": "text", "init": "text", "system_prompt": "text", "judge": "text",
     "seed": "whole", "gpus": "count", "nodes": "count", "strategy": ("ddp", "fsdp", "zero3"),
     "think_instruction_fraction": "fraction", "vision_lr": "positive", "released_optimizer": "flag",
-    "rewards": "rewards", "reward_variant": VARIANTS, "grounding_reward": GROUNDING_REWARDS, "trainer": "mapping",
+    "rewards": "rewards", "reward_variant": VARIANTS, "grounding_reward": GROUNDING_REWARDS,
+    "judge_failure": JUDGE_FAILURES, "trainer": "mapping",
     "freeze": {module: "flag" for module in FREEZABLE},
     "balance": {"cap": "one or more", "target": "balance target"},
     "lora": {"r": "count", "alpha": "count", "dropout": "fraction", "target_modules": "list"},

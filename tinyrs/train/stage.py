@@ -314,7 +314,8 @@ def build_trainer(recipe: dict, model, processor, args, entries, image_root, met
 
         judge = stage_judge(recipe, data_dir, run)
         rewards = make_rewards(recipe.get("rewards", ["format", "accuracy"]), variant=recipe.get("reward_variant", "continuous"),
-                               grounding=recipe.get("grounding_reward", "intended"), judge=judge)
+                               grounding=recipe.get("grounding_reward", "intended"), judge=judge,
+                               judge_failure=recipe.get("judge_failure", "skip"))
         dataset = to_grpo_dataset(entries, image_root, THINK_INSTRUCTION, recipe.get("system_prompt"), meta)
         trainer = cls(reward_funcs=rewards, train_dataset=dataset, **common)
     else:
