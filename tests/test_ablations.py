@@ -123,6 +123,8 @@ def test_tables_claims_and_table5_from_the_arms(arms):
     assert all(0 <= r[c] <= 100 for r in rows for c in ("CLS", "VQA", "Gen. Know."))
     t1 = reproduced_table1(a, plan)
     assert {r["benchmark"] for r in t1} >= {"AID", "DIOR-RSVG", "LHRS-Bench", "Average"}
+    prior = {r["benchmark"]: r["commonest answer"] for r in t1}  # the answer prior, beside the models' scores
+    assert prior["DIOR-RSVG"] is None and all(0 < prior[b] <= 100 for b in ("AID", "LHRS-Bench"))
     for table in ("I", "II", "III", "IV", "VI"):
         verdicts = claims_side_by_side(table, "toy", results)
         assert verdicts and all(v["paper"] in ("yes", "no") and v["toy strict"] in ("yes", "no") for v in verdicts)

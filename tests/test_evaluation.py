@@ -71,7 +71,8 @@ def test_rescore_names_a_line_that_is_not_a_prediction(tmp_path):
     row = {"index": 0, "question": "<image>\nclass?", "answer": "forest", "prediction": "forest"}
     p = pred / "cls_AID.jsonl"
     p.write_text(json.dumps(row) + '\n{"index": 1, "quest')  # a run killed mid-write: the torn line is ignored
-    assert rescore(tmp_path)["benchmarks"]["cls_AID.json"]["strict"] == {"score": 1.0, "n": 1, "counted": 1}
+    assert rescore(tmp_path)["benchmarks"]["cls_AID.json"]["strict"] == {"score": 1.0, "n": 1, "counted": 1,
+                                                                           "commonest_answer": 1.0}
     for body, problem in [('{"index": 1, "quest\n' + json.dumps(row) + "\n", "line 1: not JSON"),
                           (json.dumps(row) + '\n{"index": 1, "answer": "x"}\n', r"line 2: .*lacks question, prediction"),
                           (json.dumps({**row, "index": "0"}) + "\n", "line 1: .*index '0' is not a whole number"),

@@ -3,8 +3,8 @@ and of the corrected protocol (strict)."""
 import pytest
 
 from tinyrs.evaluation.benchmarks import BENCHMARKS
-from tinyrs.evaluation.scoring import (capability_averages, compat_answer, compat_match, extract_answer,
-                                       grounding_iou, score_rows, size_bucket, strict_match, verdicts)
+from tinyrs.evaluation.scoring import (capability_averages, commonest_answer_share, compat_answer, compat_match,
+                                       extract_answer, grounding_iou, score_rows, size_bucket, strict_match, verdicts)
 
 
 @pytest.mark.parametrize("prediction, answer", [
@@ -126,6 +126,13 @@ def test_reversed_boxes_and_boxes_inside_cut_off_reasoning_score_nothing():
     assert score_rows(rows, "acc@0.5", "strict")["score"] == 0.0 and score_rows(rows, "acc@0.5", "compat")["score"] == 1.0
     assert not strict_match("<reasoning>It is a forest\nforest", "forest")  # cut off: no answer given
     assert strict_match("<reasoning>It is a forest</reasoning>\nforest", "forest")
+
+
+def test_the_commonest_answer_is_the_floor_shown_beside_a_score():
+    rows = [{"prediction": "no", "answer": a} for a in ("No", "no.", "yes", "no")]
+    s = score_rows(rows, "accuracy", "strict")
+    assert s["score"] == 0.75 and s["commonest_answer"] == 0.75  # always "no" scores what the prior gives
+    assert commonest_answer_share([]) is None
 
 
 def test_unknown_mode_is_a_clear_error():

@@ -238,26 +238,41 @@ def rescore(predictions_dir: str | Path, modes=MODES, judge=None, data_root: str
 
 
 def models_table(results: dict[str, dict], modes=MODES) -> list[dict]:
-    """Several models' scores side by side (one column per model and mode), then the capability averages.
-    results: model name -> the result of `evaluate` (or scores.json)."""
+    """Several models' scores side by side (one column per model and mode), then the capability averages;
+    first the score of always giving the commonest answer (`commonest_answer_share`), the floor to read
+    them against. results: model name -> the result of `evaluate` (or scores.json)."""
     first = next(iter(results.values()))
-    rows = [{"benchmark": f.removesuffix(".json"),
+    prior = commonest_answer_scores(first)
+    rows = [{"benchmark": f.removesuffix(".json"), "commonest answer": prior.get(f),
              **{f"{n} {m}": r["benchmarks"][f][m]["score"] for n, r in results.items() for m in modes}}
             for f in first["benchmarks"]]
-    return rows + [{"benchmark": f"avg {g}", **{f"{n} {m}": r["averages"][m].get(g) for n, r in results.items()
-                                               for m in modes}} for g in first["averages"][modes[0]]]
+    return rows + [{"benchmark": f"avg {g}", "commonest answer": prior.get(f"avg {g}"),
+                    **{f"{n} {m}": r["averages"][m].get(g) for n, r in results.items() for m in modes}}
+                   for g in first["averages"][modes[0]]]
+
+
+def commonest_answer_scores(result: dict) -> dict[str, float]:
+    """{benchmark file, or 'avg <group>': the score of always giving the commonest answer} of a result; none
+    for grounding (no answer prior), so none for the mean of the four capabilities either."""
+    prior = {f: v for f, s in result["benchmarks"].items()
+             if (v := next(iter(s.values())).get("commonest_answer")) is not None}
+    averages = capability_averages({f: {"score": v} for f, v in prior.items()}, [BY_FILE[f] for f in prior])
+    return {**prior, **{f"avg {g}": v for g, v in averages.items() if g != "Avg."}}
 
 
 def scores_table(result: dict) -> list[dict]:
-    """One row per benchmark with both modes side by side, then the capability averages."""
+    """One row per benchmark with both modes side by side, then the capability averages; last, the score
+    of always giving the commonest answer (`commonest_answer_scores`)."""
     rows = []
     modes = list(next(iter(result["benchmarks"].values())))
+    prior = commonest_answer_scores(result)
     for f, s in result["benchmarks"].items():
         row = {"benchmark": BY_FILE[f].name, "metric": BY_FILE[f].metric}
         for m in modes:
             row[m] = s[m]["score"]
             row[f"{m} n"] = f"{s[m]['counted']}/{s[m]['n']}" + (" graded" if BY_FILE[f].metric == "judge" else "")
-        rows.append(row)
+        rows.append({**row, "commonest answer": prior.get(f)})
     for g in result["averages"][modes[0]]:
-        rows.append({"benchmark": f"avg {g}", "metric": "", **{m: result["averages"][m].get(g) for m in modes}})
+        rows.append({"benchmark": f"avg {g}", "metric": "", **{m: result["averages"][m].get(g) for m in modes},
+                     "commonest answer": prior.get(f"avg {g}")})
     return rows

@@ -15,7 +15,7 @@ Box sizes for the small / medium / large split follow the truth box's pixel area
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 from ..data.vhm import DataError
 
@@ -64,6 +64,14 @@ def compat_answer(prediction: str) -> str:
 def compat_match(prediction: str, truth: str) -> bool:
     """The released rule: correct when the prediction is a substring of the truth (spaces removed)."""
     return compat_answer(prediction) in re.sub(r"\s+", "", str(truth)).lower()
+
+
+def commonest_answer_share(truths: list[str]) -> float | None:
+    """The strict score of always giving the commonest (normalised) truth of these questions: what an answer
+    prior alone gets. A closed benchmark's score means something only above it (the toy's yes/no questions
+    are 50-70% "no")."""
+    counts = Counter(normalize(t) for t in truths)
+    return counts.most_common(1)[0][1] / len(truths) if truths else None
 
 
 # --- grounding ------------------------------------------------------------------------------------------
@@ -130,7 +138,8 @@ def score_rows(rows: list[dict], metric: str, mode: str, grades: list[float | No
                 "failed": len(rows) - len(ok)}
     match = strict_match if mode == "strict" else compat_match
     hits = [match(r["prediction"], r["answer"]) for r in rows]
-    out = {"score": _rate(hits), "n": len(rows), "counted": len(rows)}
+    out = {"score": _rate(hits), "n": len(rows), "counted": len(rows),
+           "commonest_answer": commonest_answer_share([r["answer"] for r in rows])}
     if any(r.get("type") for r in rows):
         by_type = defaultdict(list)
         for r, h in zip(rows, hits):

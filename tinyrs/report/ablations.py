@@ -110,7 +110,7 @@ def node_job(plan: dict, name: str, parent_checkpoint: str | None, profile: str,
              results_dir: str, seed: int, threads: int = 1) -> dict:
     """Train and evaluate one node (run in a worker process, on `threads` CPU threads); returns its summary."""
     from ..config import load_config
-    from ..evaluation.harness import evaluate
+    from ..evaluation.harness import commonest_answer_scores, evaluate
     from ..llm import make_judge
 
     _set_threads(threads)
@@ -138,6 +138,7 @@ def node_job(plan: dict, name: str, parent_checkpoint: str | None, profile: str,
     return {**summary, "think": think, "eval_seconds": scores["seconds"], "eval_dir": str(out),
             "averages": scores["averages"],
             "benchmarks": {f: {m: s[m]["score"] for m in s} for f, s in scores["benchmarks"].items()},
+            "commonest_answer": commonest_answer_scores(scores),
             "grounding": vg and {"n": vg["strict"]["n"], "unparsed": vg["strict"]["unparsed"],
                                  "mean_iou": vg["strict"]["mean_iou"], "acc@0.5 strict": vg["strict"]["score"],
                                  "acc@0.5 compat": vg["compat"]["score"]}}

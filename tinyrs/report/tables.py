@@ -37,26 +37,28 @@ def reproduced_rows(table: str, arms: dict, plan: dict, mode: str) -> list[dict]
 
 
 def reproduced_table1(arms: dict, plan: dict) -> list[dict]:
-    """Table I reproduced: per benchmark, TinyRS-R1 and TinyRS in both scoring modes (percent)."""
+    """Table I reproduced: per benchmark, TinyRS-R1 and TinyRS in both scoring modes (percent), and the
+    score of always giving the commonest answer of the questions asked (the floor to read them against)."""
     from ..evaluation.benchmarks import BENCHMARKS
 
     cols = {name: arms["nodes"][node] for name, node in plan["tables"]["I"].items()}
+    prior = next(iter(cols.values())).get("commonest_answer", {})
+    pct = lambda v: None if v is None else round(100 * v, 1)  # noqa: E731
     rows = []
 
-    def add(group, label, get):
+    def add(group, label, get, key):
         row = {"group": group, "benchmark": label}
         for name, node in cols.items():
             for mode in ("strict", "compat"):
-                v = get(node, mode)
-                row[f"{name} {mode}"] = None if v is None else round(100 * v, 1)
-        rows.append(row)
+                row[f"{name} {mode}"] = pct(get(node, mode))
+        rows.append({**row, "commonest answer": pct(prior.get(key))})
 
     for group in CAPS:
         members = [b for b in BENCHMARKS if b.group == group]
         for b in members:
-            add(group, b.name, lambda n, m, f=b.file: n["benchmarks"].get(f, {}).get(m))
+            add(group, b.name, lambda n, m, f=b.file: n["benchmarks"].get(f, {}).get(m), b.file)
         if len(members) > 1:
-            add(group, "Average", lambda n, m, g=group: n["averages"][m].get(g))
+            add(group, "Average", lambda n, m, g=group: n["averages"][m].get(g), f"avg {group}")
     return rows
 
 
