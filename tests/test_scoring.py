@@ -123,7 +123,8 @@ def test_reversed_boxes_and_boxes_inside_cut_off_reasoning_score_nothing():
     assert grounding_iou(cut_off, truth, size, "strict") is None
     assert grounding_iou(cut_off, truth, size, "compat") == pytest.approx(1.0)  # the released harness reads it
     rows = [{"prediction": cut_off, "answer": truth, "size": size}]
-    assert score_rows(rows, "acc@0.5", "strict")["score"] == 0.0 and score_rows(rows, "acc@0.5", "compat")["score"] == 1.0
+    assert score_rows(rows, "acc@0.5", "strict")["score"] == 0.0
+    assert score_rows(rows, "acc@0.5", "compat")["score"] == 1.0
     assert not strict_match("<reasoning>It is a forest\nforest", "forest")  # cut off: no answer given
     assert strict_match("<reasoning>It is a forest</reasoning>\nforest", "forest")
 

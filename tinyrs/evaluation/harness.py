@@ -239,7 +239,7 @@ def rescore(predictions_dir: str | Path, modes=MODES, judge=None, data_root: str
 
 def models_table(results: dict[str, dict], modes=MODES) -> list[dict]:
     """Several models' scores side by side (one column per model and mode), then the capability averages;
-    first the score of always giving the commonest answer (`commonest_answer_share`), the floor to read
+    first the score of always giving the commonest answer (`commonest_answer_scores`), the floor to read
     them against. results: model name -> the result of `evaluate` (or scores.json)."""
     first = next(iter(results.values()))
     prior = commonest_answer_scores(first)

@@ -200,8 +200,8 @@ def plot_scores_by_mode(results: dict[str, dict]):
         for j, mode in enumerate(("strict", "compat")):
             vals = [results[m]["averages"][mode].get(g) for g in groups]  # None: no score (see capability_averages)
             pos = [i + (2 * k + j) * width for i in range(len(groups))]
-            ax.bar(pos, [v or 0.0 for v in vals], width, color=f"C{k}", hatch="//" if mode == "compat" else None, alpha=0.6 if j else 1.0,
-                   label=f"{m} ({mode})")
+            ax.bar(pos, [v or 0.0 for v in vals], width, color=f"C{k}", hatch="//" if mode == "compat" else None,
+                   alpha=0.6 if j else 1.0, label=f"{m} ({mode})")
             table += [{"model": m, "mode": mode, "group": g, "score": v} for g, v in zip(groups, vals)]
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))], groups)
     ax.set_ylabel("score")

@@ -119,16 +119,17 @@ def judge_failure_rows(build_dir: str | Path, judge, n: int = 3, failing: int = 
     answers = batch["solution"][:-1] + batch["solution"][:1]
     completions = [f"<reasoning>What the image shows.</reasoning><answer>{a}</answer>" for a in answers]
     batch["image_path"][failing] = str(build_dir / "no-such-image.png")
-    scored = {how: [f(completions, **batch) for f in make_rewards(["format", "accuracy"], judge=judge, judge_failure=how)]
+    scored = {how: dict(zip(("format", "accuracy"), (f(completions, **batch) for f in
+                                                     make_rewards(["format", "accuracy"], judge=judge, judge_failure=how))))
               for how in ("skip", "released")}
     shown = lambda v: "None" if v is None else v  # noqa: E731
     rows = [{"prompt": k, "question": q[:36], "answer": a[:44], "image": "unreadable" if k == failing else "its own",
-             **{f"{what} ({how})": shown(scored[how][j][k]) for how in scored for j, what in enumerate(("format", "accuracy"))}}
+             **{f"{what} ({how})": shown(values[k]) for how in scored for what, values in scored[how].items()}}
             for k, (q, a) in enumerate(zip(batch["question"], answers))]
     first = [failing] + [k for k in range(len(chosen)) if k != failing]
+    reordered = {key: [v[k] for k in first] for key, v in batch.items()}
     try:
-        make_accuracy_reward(judge=judge, judge_failure="released")([completions[k] for k in first],
-                                                                     **{key: [v[k] for k in first] for key, v in batch.items()})
+        make_accuracy_reward(judge=judge, judge_failure="released")([completions[k] for k in first], **reordered)
         crash = "no crash"
     except ReleasedJudgeCrash as e:
         crash = f"{type(e).__name__}: {e}"
