@@ -98,7 +98,7 @@ def test_03_to_07_training_notebooks(toy_build, tmp_path):
     nb = run("08_evaluation.ipynb", tmp_path, data_dir=common["data_dir"], runs_root=common["runs_root"],
              figures_dir=common["figures_dir"], results_dir=str(tmp_path / "eval"), limit=2, max_new_tokens=8)
     text = outputs_text(nb)
-    assert "base strict" in text and "R compat" in text and "avg CLS" in text
+    assert "base strict" in text and "R compat" in text and "avg CLS" in text and "commonest answer" in text
     for stem in ["03_stage_P_curves", "04_stage_S_curves", "04_stage_S_effect", "05_stage_C_curves",
                  "06_reward_variants", "06_released_grounding", "07_stage_R_curves", "08_scores_by_mode",
                  "08_grounding_predictions"]:
