@@ -199,10 +199,15 @@ def predictions_folder(path: str | Path) -> Path:
     return d / "predictions" if (d / "predictions").is_dir() else d
 
 
+def eval_record(predictions_dir: str | Path) -> dict:
+    """`<out>/eval.json` of a predictions folder ({} without a record)."""
+    path = predictions_folder(predictions_dir).parent / "eval.json"
+    return read_record(path) if path.exists() else {}
+
+
 def recorded_data_root(predictions_dir: str | Path) -> str | None:
     """The evaluation files' folder that `<out>/eval.json` names (None without a record)."""
-    record = predictions_folder(predictions_dir).parent / "eval.json"
-    return read_record(record).get("data_root") if record.exists() else None
+    return eval_record(predictions_dir).get("data_root")
 
 
 def read_record(path: Path) -> dict:
@@ -223,7 +228,7 @@ def rescore(predictions_dir: str | Path, modes=MODES, judge=None, data_root: str
     The questions scored are those the last `tinyrs eval` into the folder scored (its `limit`, in eval.json):
     a folder keeps the answers of an earlier, longer run too."""
     d = predictions_folder(predictions_dir)
-    record = read_record(d.parent / "eval.json") if (d.parent / "eval.json").exists() else {}
+    record = eval_record(d)
     data_root, limit = data_root or record.get("data_root"), record.get("limit")
     by_stem = {b.stem: b.file for b in ALL_BENCHMARKS}
     rows = {}
