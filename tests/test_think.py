@@ -224,9 +224,9 @@ def test_a_journaled_caption_of_another_answer_is_made_again(toy_build, tmp_path
 def test_a_damaged_journal_names_its_line(toy_build, tmp_path):
     journal = tmp_path / "j.jsonl"
     good = json.dumps({"key": "a", "status": "ok", "caption": "c"})
-    for body, problem in [(good + '\n{"key": "b", "sta\n' + good + "\n", "line 2 is not JSON; delete that line"),
-                          ('{"key": "b"}\n', "line 1 is not a caption record"),
-                          ("[1]\n", "line 1 is not a caption record")]:
+    for body, problem in [(good + '\n{"key": "b", "sta\n' + good + "\n", "line 2: not JSON .*; delete that line"),
+                          ('{"key": "b"}\n', "line 1: not a caption record"),
+                          ("[1]\n", "line 1: not a caption record")]:
         journal.write_text(body)
         with pytest.raises(DataError, match=problem):
             Journal(journal)

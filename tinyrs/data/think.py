@@ -27,7 +27,7 @@ from ..boxes import parse_box
 from ..evaluation.scoring import normalize
 from ..llm import LLMClient, image_data_url, user_message
 from ..prompts import COT_TEACHER_SYSTEM, cot_teacher_text
-from .vhm import DataError, read_json_list, resolve_train_image, split_tag, task_of, write_json
+from .vhm import DataError, read_appended, read_json_list, resolve_train_image, split_tag, task_of, write_json
 
 CAPTION = re.compile(r"^\s*<reasoning>(.+?)</reasoning>\s*<answer>(.+?)</answer>\s*$", re.S)
 MIN_REASONING_WORDS = 8
@@ -145,6 +145,12 @@ def answer_digest(entry: dict) -> str:
 JOURNAL_STATUSES = ("ok", "dropped", "failed")
 
 
+def _caption_record_problem(rec) -> str | None:
+    if not (isinstance(rec, dict) and isinstance(rec.get("key"), str) and rec.get("status") in JOURNAL_STATUSES):
+        return f"not a caption record (key, status {'/'.join(JOURNAL_STATUSES)})"
+    return None
+
+
 class Journal:
     """Append-only JSON lines, fsync'ed per record. A torn last line (the process was killed while
     writing it) is cut off on load; the last finished record of a key wins."""
@@ -158,27 +164,9 @@ class Journal:
             self._load()
 
     def _load(self):
-        good = 0
-        with open(self.path, "rb") as f:
-            data = f.read()
-        for n, line in enumerate(data.splitlines(keepends=True), 1):
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                if data[good + len(line):].strip():
-                    raise DataError(self.path, None, f"line {n} is not JSON; delete that line (its sample is "
-                                    "captioned again) and run again") from None
-                break
-            if not line.endswith(b"\n"):
-                break
-            if not (isinstance(rec, dict) and isinstance(rec.get("key"), str) and rec.get("status") in JOURNAL_STATUSES):
-                raise DataError(self.path, None, f"line {n} is not a caption record (key, status "
-                                f"{'/'.join(JOURNAL_STATUSES)}); delete that line and run again")
+        for _, rec in read_appended(self.path, _caption_record_problem, "delete that line (its sample is captioned "
+                                    "again) and run again", cut_torn_tail=True):
             self._keep(rec)
-            good += len(line)
-        if good < len(data):
-            with open(self.path, "r+b") as f:
-                f.truncate(good)
 
     def _keep(self, rec: dict):
         if rec["status"] == "failed":

@@ -63,6 +63,34 @@ def read_json_list(path: str | Path) -> list[dict]:
     return data
 
 
+def read_appended(path: str | Path, check, fix: str, cut_torn_tail: bool = False) -> list[tuple[int, dict]]:
+    """(line number, record) of an append-only JSON-lines file (predictions, the caption journal). A run killed
+    mid-write leaves a torn last line, without its newline: not a record, and cut off with `cut_torn_tail` (so
+    appended records start on a line of their own). Any other line that is not JSON, or that `check(record)`
+    finds a problem with (it returns a text), is an error naming the file and the line, and `fix` says what to do."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    data, records, good = path.read_bytes(), [], 0
+    for n, line in enumerate(data.splitlines(keepends=True), 1):
+        if not line.endswith(b"\n"):  # only the last line can lack its newline: torn
+            break
+        good += len(line)
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise DataError(path, None, f"line {n}: not JSON ({e}); {fix}") from None
+        if problem := check(rec):
+            raise DataError(path, None, f"line {n}: {problem}; {fix}")
+        records.append((n, rec))
+    if cut_torn_tail and good < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(good)
+    return records
+
+
 def write_json(path: str | Path, data) -> None:
     """Write atomically (temporary file + rename): an interrupted write never leaves half a file."""
     path = Path(path)

@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..config import ConfigError
-from ..data.vhm import DataError, answer_text, human_text, write_json
+from ..data.vhm import DataError, answer_text, human_text, read_appended, write_json
 from .benchmarks import ALL_BENCHMARKS, BENCHMARKS, BY_FILE, BY_NAME
 from .run import benchmark_entries, benchmark_images, benchmark_prompt, prediction_row, think_prompting
 from .scoring import MODES, capability_averages, judge_grades, score_rows
@@ -43,43 +43,23 @@ def select_benchmarks(names: list[str]) -> list:
     return chosen
 
 
-def _drop_torn_tail(path: Path) -> None:
-    """A run killed mid-write leaves a partial last line: cut it (in place, so a kill now loses nothing more)
-    so appended rows start on a line of their own."""
-    if path.exists():
-        data = path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            with open(path, "r+b") as f:
-                f.truncate(data.rfind(b"\n") + 1)
-
-
 PREDICTION_KEYS = ("index", "question", "answer", "prediction")
 
 
-def _prediction_rows(path: Path) -> dict[int, dict]:
-    """Finished predictions of one benchmark by entry index. A torn last line (a run killed mid-write: no
-    newline at the end) is ignored; any other line that is not a prediction row is an error naming it."""
-    rows = {}
-    if not path.exists():
-        return rows
-    text = path.read_text(encoding="utf-8")
-    lines = text.splitlines()
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            r = json.loads(line)
-        except json.JSONDecodeError as e:
-            if n == len(lines) and not text.endswith("\n"):
-                break
-            raise DataError(path, None, f"line {n}: not JSON ({e.msg}); fix or delete the line "
-                            "(tinyrs eval then answers that question again)") from None
-        missing = [k for k in PREDICTION_KEYS if k not in r] if isinstance(r, dict) else list(PREDICTION_KEYS)
-        if missing or not isinstance(r["index"], int):
-            problem = f"lacks {', '.join(missing)}" if missing else f"index {r['index']!r} is not a whole number"
-            raise DataError(path, None, f"line {n}: not a prediction row of tinyrs eval ({problem})")
-        rows[r["index"]] = r
-    return rows
+def _prediction_problem(r) -> str | None:
+    missing = [k for k in PREDICTION_KEYS if k not in r] if isinstance(r, dict) else list(PREDICTION_KEYS)
+    if missing or not isinstance(r["index"], int):
+        problem = f"lacks {', '.join(missing)}" if missing else f"index {r['index']!r} is not a whole number"
+        return f"not a prediction row of tinyrs eval ({problem})"
+    return None
+
+
+def _prediction_rows(path: Path, cut_torn_tail: bool = False) -> dict[int, dict]:
+    """Finished predictions of one benchmark by entry index (a later row of an index wins). A torn last line
+    (a run killed mid-write) is not one; any other line that is not a prediction row is an error naming it."""
+    rows = read_appended(path, _prediction_problem, "fix or delete the line (tinyrs eval then answers that "
+                         "question again)", cut_torn_tail)
+    return {r["index"]: r for _, r in rows}
 
 
 def predict_benchmark(engine, data_root: Path, bench, out: Path, limit: int | None, system: str | None,
@@ -87,8 +67,7 @@ def predict_benchmark(engine, data_root: Path, bench, out: Path, limit: int | No
     path, entries = benchmark_entries(data_root, bench.file, limit)
     pred_path = out / "predictions" / f"{bench.stem}.jsonl"
     pred_path.parent.mkdir(parents=True, exist_ok=True)
-    _drop_torn_tail(pred_path)
-    done = _prediction_rows(pred_path)
+    done = _prediction_rows(pred_path, cut_torn_tail=True)
     # A row answers the question it records: rows of an evaluation file that has changed since are answered again
     # (a later row of an index wins when the file is read).
     stale = [i for i, r in done.items() if i < len(entries) and
