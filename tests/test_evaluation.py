@@ -85,6 +85,24 @@ def test_rescore_names_a_line_that_is_not_a_prediction(tmp_path):
     assert cli.returncode == 2 and cli.stderr.startswith(f"error: {p}: line 1:") and "Traceback" not in cli.stderr
 
 
+def test_eval_asks_a_qwen2vl_instruct_model_the_released_way_and_records_it(toy_checkpoint, toy_build, tmp_path,
+                                                                          monkeypatch):
+    asked = []
+    real = TransformersEngine.generate
+    monkeypatch.setattr(TransformersEngine, "generate", lambda self, prompts, *a, **k: asked.extend(prompts) or
+                        real(self, prompts, *a, **k))
+    out = tmp_path / "instruct"
+    r = evaluate(toy_checkpoint, toy_build / "eval", out, ["AID", "DIOR-RSVG"], max_new_tokens=4, batch_size=2,
+                 limit=2, progress=False, ask="qwen2vl-instruct")
+    texts = [p[-1]["content"][1]["text"] for p in asked]
+    assert not any(t.startswith("{") for t in texts)  # no task tags
+    assert sum(t.startswith("Make your chain of thought reasoning") and "<|object_ref_end|>" in t for t in texts) == 2
+    assert r["ask"] == json.loads((out / "eval.json").read_text())["ask"] == "qwen2vl-instruct"
+    assert rescore(out) == {k: r[k] for k in ("benchmarks", "averages")}  # rescored the way it was asked
+    with pytest.raises(ValueError, match="ask: 'qwen2vl-instruct' there, 'tinyrs' now"):
+        evaluate(toy_checkpoint, toy_build / "eval", out, ["AID"], limit=2, progress=False)  # auto: a tinyrs run
+
+
 def test_eval_names_missing_files(toy_checkpoint, tmp_path):
     with pytest.raises(FileNotFoundError, match="no cls_AID.json"):
         evaluate(toy_checkpoint, tmp_path, tmp_path / "out", ["AID"], progress=False)

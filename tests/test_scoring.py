@@ -3,6 +3,7 @@ and of the corrected protocol (strict)."""
 import pytest
 
 from tinyrs.evaluation.benchmarks import BENCHMARKS
+from tinyrs.evaluation.benchmarks import INSTRUCT_GROUNDING, asking_style, tagged_question
 from tinyrs.evaluation.scoring import (capability_averages, commonest_answer_share, compat_answer, compat_match,
                                        extract_answer, grounding_iou, score_rows, size_bucket, strict_match, verdicts)
 
@@ -39,6 +40,52 @@ def test_compat_cuts_at_the_first_full_stop_then_comma():
     assert compat_answer("<reasoning>a. b, c</reasoning><answer>No, none.</answer>") == "no"
     assert compat_match("Yes, there is one.", "yes")
     assert not strict_match("Yes, there is one.", "yes")
+
+
+def test_compat_reads_answers_character_for_character_as_the_released_code():
+    # classification / VQA: only spaces are removed, then the answer is stripped
+    assert not compat_match("dense\nresidential", "dense residential")
+    assert compat_match("  forest\n", "forest")
+    # LHRS-Bench ("choice"): cut at '.' only, spaces and dots removed, not stripped
+    assert compat_match("A. The port", "A", "choice") and compat_match("A", "A.", "choice")
+    assert not compat_match("A, because it is a port", "A", "choice")
+    assert compat_match("A, because it is a port", "A")  # the classification rule would take it
+    assert not compat_match("<answer>\nA\n</answer>", "A", "choice")
+    assert compat_answer("<reasoning>r</reasoning><answer>B. x</answer>", "choice") == "b"
+    # a </reasoning> with no <reasoning> before it cuts nothing in the released code
+    assert extract_answer("x</reasoning>forest") == "x</reasoning>forest"
+    assert extract_answer("x</reasoning>forest", "strict") == "forest"
+
+
+def test_compat_reads_only_the_box_the_released_regex_reads():
+    size, truth = [100, 100], "[10, 10, 50, 50]"
+    for loose in ("[[ 100, 100, 500, 500 ]]", "[[100, 100, 500, 500.0]]"):
+        assert grounding_iou(loose, truth, size, "compat") is None  # dropped by the released harness
+        assert grounding_iou(loose.replace(".0", ""), truth, size, "strict") == pytest.approx(1.0)
+
+
+def test_a_qwen2vl_instruct_model_is_asked_and_read_as_the_released_harness_does():
+    assert asking_style("Qwen/Qwen2-VL-2B-Instruct") == "qwen2vl-instruct"
+    assert asking_style("/models/Qwen2-VL-7B-Instruct/") == "qwen2vl-instruct"
+    assert asking_style("aybora/Qwen2-VL-TinyRS-CoT") == asking_style("runs/S/latest/checkpoint") == "tinyrs"
+    assert tagged_question("<image>\nthe ship on the left", "VG", "qwen2vl-instruct") == \
+        INSTRUCT_GROUNDING.format("the ship on the left")
+    assert "<|object_ref_start|> the ship on the left <|object_ref_end|>" in INSTRUCT_GROUNDING.format("the ship on the left")
+    assert tagged_question("<image>\nWhat class?", "CLS", "qwen2vl-instruct") == "What class?"  # no task tag
+    assert tagged_question("<image>\nWhat class?", "CLS") == "{CLS} What class?"
+    with pytest.raises(ValueError, match="ask must be one of"):
+        tagged_question("q", "CLS", "llava")
+    size, truth = [100, 200], "[20, 10, 60, 50]"  # h, w
+    native = "the ship(100,100),(300,500)"  # Qwen2-VL's own format, special tokens decoded away
+    reasoned = "The ship is 1 of 2 ships. (100,100),(300,500)"
+    normalised = "[0.1, 0.1, 0.3, 0.5]"  # four numbers in 0..1: scaled by 1000
+    rows = [{"prediction": p, "answer": truth, "size": size} for p in (native, reasoned, normalised, "on the left")]
+    compat = score_rows(rows, "acc@0.5", "compat", ask="qwen2vl-instruct")
+    strict = score_rows(rows, "acc@0.5", "strict", ask="qwen2vl-instruct")
+    assert (compat["score"], compat["counted"], compat["unparsed"]) == (1.0, 2, 2)  # six numbers, none: dropped
+    assert (strict["score"], strict["counted"]) == (0.75, 4)  # strict reads the native box; no box is a miss
+    # asked the TinyRS way, none of these answers holds a box
+    assert score_rows(rows, "acc@0.5", "strict")["score"] == 0.0
 
 
 def test_strict_synonym_map_is_explicit():
@@ -81,10 +128,11 @@ def test_unparsable_boxes_leave_the_compat_denominator_only():
 
 
 def test_box_size_buckets_use_the_truth_pixel_area():
-    assert size_bucket("[0, 0, 31, 31]") == "small"
-    assert size_bucket("[0, 0, 32, 32]") == "medium"
+    assert size_bucket("[0, 0, 32, 32]") == "small"  # the released `while area > level`: 32^2 is small
+    assert size_bucket("[0, 0, 33, 32]") == "medium"
     assert size_bucket("[10, 10, 105, 105]") == "medium"
-    assert size_bucket("[0, 0, 96, 96]") == "large"
+    assert size_bucket("[0, 0, 96, 96]") == "medium"
+    assert size_bucket("[0, 0, 97, 96]") == "large"
     rows = [{"prediction": "[[0, 0, 100, 100]]", "answer": "[0, 0, 10, 10]", "size": [100, 100]},
             {"prediction": "[[0, 0, 1000, 1000]]", "answer": "[0, 0, 150, 150]", "size": [150, 150]}]
     by_size = score_rows(rows, "acc@0.5", "strict")["by_size"]

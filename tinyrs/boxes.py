@@ -25,6 +25,37 @@ def parse_box(text: str) -> list[int] | None:
     return [int(v) for v in m.groups()] if m else None
 
 
+# The released harness's readers of a model's box (eval/src/evaluation/lm_prediction_call.py): for a TinyRS
+# model, the first `[[x1, y1, x2, y2]]` of plain digits with nothing inside the brackets but separators;
+# for a Qwen2-VL-Instruct model, the answer's numbers when there are exactly four (x1000 when all are <= 1).
+RELEASED_BOX = re.compile(r"\[\[(\d+)[,\s]+(\d+)[,\s]+(\d+)[,\s]+(\d+)\]\]")
+NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# Qwen2-VL's own grounding output (special tokens decoded away): (x1,y1),(x2,y2) on 0..1000.
+QWEN2VL_BOX = re.compile(r"\(\s*(\d+(?:\.\d+)?)\s*,\s*(\d+(?:\.\d+)?)\s*\)\s*,?\s*\(\s*(\d+(?:\.\d+)?)\s*,\s*(\d+(?:\.\d+)?)\s*\)")
+
+
+def released_box(text: str) -> list[int] | None:
+    """A TinyRS model's box as the released harness reads it (stricter than `parse_box`: no signs, no spaces
+    inside the brackets); None where it finds none (it then drops the answer)."""
+    m = RELEASED_BOX.search(text or "")
+    return [int(v) for v in m.groups()] if m else None
+
+
+def four_numbers_box(text: str) -> list[float] | None:
+    """A Qwen2-VL-Instruct answer's box as the released harness reads it: the numbers of the answer when there
+    are exactly four (scaled by 1000 when all are in 0..1), else None (it then drops the answer)."""
+    nums = [float(v) for v in NUMBER.findall(text or "")]
+    if len(nums) != 4:
+        return None
+    return [v * NORM for v in nums] if all(0 <= v <= 1 for v in nums) else nums
+
+
+def qwen2vl_box(text: str) -> list[float] | None:
+    """The first box in Qwen2-VL's own output format `(x1,y1),(x2,y2)` (0..1000), else None."""
+    m = QWEN2VL_BOX.search(text or "")
+    return [float(v) for v in m.groups()] if m else None
+
+
 def parse_pixel_box(text) -> list[float] | None:
     """A ground-truth pixel box, written '[x1, y1, x2, y2]' (or given as a list)."""
     if isinstance(text, (list, tuple)) and len(text) == 4:

@@ -155,7 +155,7 @@ def cmd_eval(args):
     judge = _judge(args, data_root, out / "judge_cache") if open_ended else None
     r = evaluate(resolve_init(args.model, flag="--model"), data_root, out, args.benchmarks, _modes(args.mode),
                  think=args.think, max_new_tokens=args.max_new_tokens, batch_size=args.batch_size, limit=args.limit,
-                 progress=_progress(args), backend=args.backend, judge=judge, overwrite=args.overwrite)
+                 progress=_progress(args), backend=args.backend, judge=judge, overwrite=args.overwrite, ask=args.ask)
     print(text_table(scores_table(r)))
     print(f"predictions in {out / 'predictions'}, scores in {out / 'scores.json'} ({r['seconds']} s, {r['backend']})")
     _print_judge_usage(judge)
@@ -395,6 +395,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--think", nargs="?", const="system", choices=["system", "instruction"],
                     help="a reasoning model: the reasoning system prompt (default, the released harness) or "
                     "'instruction': the GRPO think instruction after the question (as the toy chain was trained)")
+    ev.add_argument("--ask", choices=["auto", "tinyrs", "qwen2vl-instruct"], default="auto",
+                    help="how the released harness asks the model: tinyrs (task tags, [[x1, y1, x2, y2]] boxes) or "
+                    "qwen2vl-instruct (plain questions; grounding: reason, then box the object; Table II's untrained "
+                    "row); auto: by its name, as the harness chooses (a name with Instruct: qwen2vl-instruct)")
     ev.add_argument("--max-new-tokens", type=_positive_int, default=1024, help="1024 in the paper")
     ev.add_argument("--batch-size", type=_positive_int, default=16)
     ev.add_argument("--limit", type=_positive_int, help="at most this many questions per benchmark")

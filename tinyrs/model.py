@@ -231,6 +231,15 @@ def load_model(path_or_id: str | Path, dtype: str = "float32", device_map=None, 
             **kwargs)
 
 
+def load_for_inference(path_or_id: str | Path):
+    """A model ready to answer: bf16 on the GPU where there is one (the released harness evaluates on GPUs),
+    else float32 on the CPU."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    return load_model(path_or_id, dtype="bfloat16" if cuda else "float32").to("cuda" if cuda else "cpu").eval()
+
+
 @contextmanager
 def _no_hf_bars():
     """Loading and saving a checkpoint takes a moment; its progress bars would only clutter notebooks."""

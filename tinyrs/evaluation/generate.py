@@ -54,10 +54,10 @@ class TransformersEngine:
 
 def load_engine(model_path, backend: str = "auto", **vllm_kwargs):
     """The evaluation engine for a checkpoint: vLLM where it can run (backend auto / vllm), else transformers."""
-    from ..model import load_model, load_processor
+    from ..model import load_for_inference, load_processor
     from .vllm_backend import VLLMEngine, choose_backend
 
     processor = load_processor(model_path)
     if choose_backend(backend) == "vllm":
         return VLLMEngine(str(model_path), processor, **vllm_kwargs)
-    return TransformersEngine(load_model(model_path), processor)
+    return TransformersEngine(load_for_inference(model_path), processor)

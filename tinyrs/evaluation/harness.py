@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from ..config import ConfigError
 from ..data.vhm import DataError, answer_text, human_text, read_appended, write_json
-from .benchmarks import ALL_BENCHMARKS, BENCHMARKS, BY_FILE, BY_NAME
+from .benchmarks import ALL_BENCHMARKS, ASKING, BENCHMARKS, BY_FILE, BY_NAME, asking_style
 from .run import benchmark_entries, benchmark_images, benchmark_prompt, prediction_row, think_prompting
 from .scoring import MODES, capability_averages, judge_grades, score_rows
 
@@ -63,7 +63,8 @@ def _prediction_rows(path: Path, cut_torn_tail: bool = False) -> dict[int, dict]
 
 
 def predict_benchmark(engine, data_root: Path, bench, out: Path, limit: int | None, system: str | None,
-                      max_new_tokens: int, batch_size: int, progress: bool, suffix: str = "") -> list[dict]:
+                      max_new_tokens: int, batch_size: int, progress: bool, suffix: str = "",
+                      ask: str = "tinyrs") -> list[dict]:
     path, entries = benchmark_entries(data_root, bench.file, limit)
     pred_path = out / "predictions" / f"{bench.stem}.jsonl"
     pred_path.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +84,7 @@ def predict_benchmark(engine, data_root: Path, bench, out: Path, limit: int | No
                                          disable=not progress, mininterval=1.0) as bar:
         for start in range(0, len(todo), chunk):
             idx = todo[start:start + chunk]
-            prompts = [benchmark_prompt(entries[i], bench.file, system, suffix) for i in idx]
+            prompts = [benchmark_prompt(entries[i], bench.file, system, suffix, ask) for i in idx]
             preds = engine.generate(prompts, benchmark_images([entries[i] for i in idx], path), batch_size=batch_size,
                                     max_new_tokens=max_new_tokens, progress=False)
             for i, p in zip(idx, preds):
@@ -97,9 +98,10 @@ def predict_benchmark(engine, data_root: Path, bench, out: Path, limit: int | No
 
 
 def score_predictions(rows_by_file: dict[str, list[dict]], modes=MODES, judge=None,
-                      data_root: str | Path | None = None) -> dict:
+                      data_root: str | Path | None = None, ask: str = "tinyrs") -> dict:
     """Both modes for every benchmark, and the capability averages. Open-ended rows are graded by
-    `judge` (their images are found under `data_root`, the folder of the evaluation files)."""
+    `judge` (their images are found under `data_root`, the folder of the evaluation files); `ask`: how
+    the model was asked (benchmarks.ASKING), which says how its boxes are read."""
     from ..data.vhm import resolve_eval_image
 
     benches = [BY_FILE[f] for f in rows_by_file]
@@ -110,7 +112,7 @@ def score_predictions(rows_by_file: dict[str, list[dict]], modes=MODES, judge=No
             path = Path(data_root or ".") / f
             workers = judge.client.settings.workers if hasattr(judge, "client") else 1  # an LLM judge: concurrent
             grades = judge_grades(judge, rows, lambda r: str(resolve_eval_image(r, path)), workers)
-        per[f] = {m: score_rows(rows, BY_FILE[f].metric, m, grades) for m in modes}
+        per[f] = {m: score_rows(rows, BY_FILE[f].metric, m, grades, BY_FILE[f].rule, ask) for m in modes}
     averages = {m: capability_averages({f: s[m] for f, s in per.items()}, benches) for m in modes}
     return {"benchmarks": per, "averages": averages}
 
@@ -122,7 +124,8 @@ def _check_record(out: Path, record: dict, overwrite: bool) -> None:
     path = out / "eval.json"
     if path.exists():
         old = read_record(path)
-        differs = {k: (old.get(k), v) for k, v in record.items() if k in SAME_RUN_KEYS and old.get(k) != v}
+        differs = {k: (old.get(k, RECORD_DEFAULTS.get(k)), v) for k, v in record.items()
+                   if k in SAME_RUN_KEYS and old.get(k, RECORD_DEFAULTS.get(k)) != v}
         if differs and not overwrite:
             raise ConfigError(f"{out} holds predictions made with other settings "
                               f"({'; '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in differs.items())}): "
@@ -132,24 +135,30 @@ def _check_record(out: Path, record: dict, overwrite: bool) -> None:
     write_json(path, record)
 
 
-SAME_RUN_KEYS = ("model_sha256", "think", "max_new_tokens", "data_root")
+SAME_RUN_KEYS = ("model_sha256", "think", "ask", "max_new_tokens", "data_root")
+RECORD_DEFAULTS = {"ask": "tinyrs"}  # what a record written before a key existed meant
 
 
 def evaluate(model_path: str | Path, data_root: str | Path, out: str | Path, benchmarks: list[str] | None = None,
              modes=MODES, think: str | None = None, max_new_tokens: int = 1024, batch_size: int = 16,
              limit: int | None = None, progress: bool = True, backend: str = "auto", judge=None,
-             overwrite: bool = False) -> dict:
+             overwrite: bool = False, ask: str = "auto") -> dict:
     """Predictions and scores of one model on the chosen benchmarks; resumable.
 
     think: None for a plain model; "system" (the released harness: a system prompt asks for the two
     tags) or "instruction" (the GRPO think instruction after the question, as stage R prompts; the toy
     chain never sees a system prompt in training, and a tiny model does not generalise to one).
+    ask: how the released harness asks this model (benchmarks.ASKING), "auto": chosen by its name as the
+    harness chooses (`asking_style`: Qwen/Qwen2-VL-2B-Instruct gets plain questions, TinyRS models tags).
     backend: "auto" (vLLM where installed with a GPU, else transformers), "vllm" or "transformers".
     judge: grades the open-ended benchmark (an object with `score(question, answer, image)`)."""
     from ..train.runs import fingerprint
     from .generate import load_engine
 
     system, suffix = think_prompting(think)
+    ask = asking_style(model_path) if ask == "auto" else ask
+    if ask not in ASKING:
+        raise ConfigError(f"ask must be auto or one of {', '.join(ASKING)}, not {ask!r}")
 
     data_root, out = Path(data_root), Path(out)
     chosen = select_benchmarks(benchmarks or ["all"])
@@ -158,16 +167,16 @@ def evaluate(model_path: str | Path, data_root: str | Path, out: str | Path, ben
         raise FileNotFoundError(f"{data_root}: no {', '.join(missing)} (build them with tinyrs data build, "
                                 "or choose --benchmarks)")
     _check_record(out, {"model": str(model_path), "model_sha256": fingerprint(model_path), "think": think,
-                        "max_new_tokens": max_new_tokens, "data_root": str(data_root.resolve()), "limit": limit},
+                        "ask": ask, "max_new_tokens": max_new_tokens, "data_root": str(data_root.resolve()), "limit": limit},
                   overwrite)
     engine = load_engine(model_path, backend)
     t0 = time.time()
     rows = {b.file: predict_benchmark(engine, data_root, b, out, limit, system, max_new_tokens,
-                                      batch_size, progress, suffix) for b in chosen}
+                                      batch_size, progress, suffix, ask) for b in chosen}
     seconds = round(time.time() - t0, 1)
-    result = {"model": str(model_path), "data_root": str(data_root), "think": think, "backend": engine.name,
-              "max_new_tokens": max_new_tokens, "limit": limit, "seconds": seconds,
-              "judge": getattr(judge, "name", None), **score_predictions(rows, modes, judge, data_root)}
+    result = {"model": str(model_path), "data_root": str(data_root), "think": think, "ask": ask,
+              "backend": engine.name, "max_new_tokens": max_new_tokens, "limit": limit, "seconds": seconds,
+              "judge": getattr(judge, "name", None), **score_predictions(rows, modes, judge, data_root, ask)}
     (out / "scores.json").write_text(json.dumps(result, indent=1))
     return result
 
@@ -218,7 +227,7 @@ def rescore(predictions_dir: str | Path, modes=MODES, judge=None, data_root: str
         rows[by_stem[p.stem]] = [found[i] for i in sorted(found) if limit is None or i < limit]
     if not rows:
         raise FileNotFoundError(f"{d}: no predictions (*.jsonl)")
-    return score_predictions(rows, modes, judge, data_root)
+    return score_predictions(rows, modes, judge, data_root, record.get("ask", RECORD_DEFAULTS["ask"]))
 
 
 def models_table(results: dict[str, dict], modes=MODES) -> list[dict]:

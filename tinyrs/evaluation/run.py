@@ -17,10 +17,11 @@ def benchmark_entries(data_root: str | Path, file: str, limit: int | None = None
     return path, entries[:limit] if limit else entries
 
 
-def benchmark_prompt(entry: dict, file: str, system: str | None = None, suffix: str = "") -> list[dict]:
-    """The chat messages for one question, asked as the released harness asks (tag, image first);
-    `suffix` is added after the question (e.g. the GRPO think instruction)."""
-    return user_prompt(human_text(entry) + suffix, BY_FILE[file].tag, system)
+def benchmark_prompt(entry: dict, file: str, system: str | None = None, suffix: str = "",
+                     ask: str = "tinyrs") -> list[dict]:
+    """The chat messages for one question, asked as the released harness asks (tag, image first; `ask`:
+    benchmarks.ASKING); `suffix` is added after the question (e.g. the GRPO think instruction)."""
+    return user_prompt(human_text(entry) + suffix, BY_FILE[file].tag, system, ask)
 
 
 THINK_PROMPTS = ("system", "instruction")
@@ -74,7 +75,7 @@ def quick_scores(model, processor, data_root: str | Path, files: list[str] | Non
     for f in files or EVAL_FILES:
         rows = answer_benchmark(model, processor, data_root, f, limit=limit, system=system,
                                 max_new_tokens=max_new_tokens, progress=progress)
-        s = score_rows(rows, BY_FILE[f].metric, "strict")
+        s = score_rows(rows, BY_FILE[f].metric, "strict", rule=BY_FILE[f].rule)
         out[f] = s["score"]
         if "mean_iou" in s:
             out["mean_iou"] = s["mean_iou"]

@@ -1,16 +1,20 @@
 """Scoring predictions in two modes, reported side by side.
 
-- `compat`: the released harness's rules exactly. Answer: the text after `</reasoning>`, inside
-  `<answer>` if present; all spaces removed; cut at the first `.`, then at the first `,`; lower-cased;
-  correct when it is a SUBSTRING of the truth (so an empty prediction is correct, and "residential"
-  counts for "dense residential"). Grounding: Acc@0.5 with unparsable predictions dropped from the
-  denominator.
+- `compat`: the released harness's rules exactly (eval/python_script/evaluation/rs_evaluation.py).
+  Answer: the text after `</reasoning>` (when `<reasoning>` opened it), inside `<answer>` if present;
+  spaces removed; cut at the first `.`, then at the first `,`; stripped and lower-cased; correct when it
+  is a SUBSTRING of the truth (so an empty prediction is correct, and "residential" counts for "dense
+  residential"). LHRS-Bench (rule "choice"): cut at the first `.` only, spaces and dots removed from
+  both sides, not stripped. Grounding: Acc@0.5 with unparsable predictions dropped from the denominator.
 - `strict`: empty or unparsable answers are wrong; normalised answers must match exactly (lower case,
   white space collapsed, a trailing full stop dropped, plus the explicit `SYNONYMS` map); every sample
   stays in the denominator.
 
 Grounding truth is in pixels, predictions in 0..1000, rescaled by the image's `size` = [h, w].
-Box sizes for the small / medium / large split follow the truth box's pixel area (< 32^2, < 96^2, else).
+Box sizes for the small / medium / large split follow the truth box's pixel area (<= 32^2, <= 96^2, else).
+How a box is read depends on how the model was asked (`ask`, see benchmarks.ASKING): a TinyRS model
+writes `[[x1, y1, x2, y2]]`; a Qwen2-VL-Instruct model its own `(x1,y1),(x2,y2)`, which the released
+harness reads as "the answer's numbers, when there are exactly four".
 """
 from __future__ import annotations
 
@@ -28,12 +32,27 @@ SMALL, MEDIUM = 32 ** 2, 96 ** 2
 SYNONYMS: dict[str, set[str]] = {}
 
 
+def released_answer_text(prediction: str) -> str:
+    """The released harness's cut of a prediction, as it writes it: after the first `</reasoning>` that
+    follows a `<reasoning>` (the whole text when the reasoning never closes), then inside `<answer>`."""
+    text = str(prediction or "")
+    if "<reasoning>" in text:
+        parts = text.split("<reasoning>")[1].split("</reasoning>")
+        if len(parts) > 1:
+            text = parts[1]
+    if "<answer>" in text:
+        text = text.split("<answer>")[1].split("</answer>")[0]
+    return text
+
+
 def extract_answer(prediction: str, mode: str = "compat") -> str:
     """The final answer of a prediction: the text after </reasoning>, inside <answer> if present. In
     strict mode an output cut off inside its reasoning (`<reasoning>` never closed) has no answer: a
     box or word it mentions while reasoning is not what it answered."""
     text = prediction or ""
-    if mode == "strict" and "<reasoning>" in text and "</reasoning>" not in text:
+    if mode == "compat":
+        return released_answer_text(text).strip()
+    if "<reasoning>" in text and "</reasoning>" not in text:
         return ""
     if "</reasoning>" in text:
         text = text.split("</reasoning>", 1)[1]
@@ -55,15 +74,21 @@ def strict_match(prediction: str, truth: str, synonyms: dict[str, set[str]] | No
     return bool(pred) and pred in accepted
 
 
-def compat_answer(prediction: str) -> str:
-    """The released harness's reading of an answer: no spaces, cut at '.' then ',', lower-cased."""
-    text = re.sub(r"\s+", "", extract_answer(prediction))
-    return text.split(".", 1)[0].split(",", 1)[0].lower()
+def compat_answer(prediction: str, rule: str = "short") -> str:
+    """The released harness's reading of an answer. "short" (classification, VQA): spaces removed, cut at
+    '.' then ',', stripped, lower-cased. "choice" (LHRS-Bench): cut at '.', spaces and dots removed,
+    lower-cased (not stripped: an answer on a line of its own does not match)."""
+    text = released_answer_text(prediction)
+    if rule == "choice":
+        return text.split(".")[0].replace(" ", "").replace(".", "").lower()
+    return text.replace(" ", "").split(".")[0].split(",")[0].strip().lower()
 
 
-def compat_match(prediction: str, truth: str) -> bool:
-    """The released rule: correct when the prediction is a substring of the truth (spaces removed)."""
-    return compat_answer(prediction) in re.sub(r"\s+", "", str(truth)).lower()
+def compat_match(prediction: str, truth: str, rule: str = "short") -> bool:
+    """The released rule: correct when the prediction is a substring of the truth (read alike)."""
+    truth = str(truth).replace(" ", "")
+    truth = truth.replace(".", "").lower() if rule == "choice" else truth.strip().lower()
+    return compat_answer(prediction, rule) in truth
 
 
 def commonest_answer_share(truths: list[str]) -> float | None:
@@ -76,31 +101,45 @@ def commonest_answer_share(truths: list[str]) -> float | None:
 
 # --- grounding ------------------------------------------------------------------------------------------
 
-def predicted_pixel_box(prediction: str, size_hw, mode: str = "compat") -> list[float] | None:
-    """The predicted `[[x1, y1, x2, y2]]` (0..1000) in pixels of an image of size [h, w]; None if absent."""
-    from ..boxes import parse_box, to_pixels
+def read_box(prediction: str, mode: str = "compat", ask: str = "tinyrs") -> list[float] | None:
+    """The predicted box (0..1000) of an answer, None if it has none. compat reads as the released harness
+    does; strict reads a TinyRS model's `[[x1, y1, x2, y2]]` (signs and spaces allowed, as a box is
+    still a box), and a Qwen2-VL-Instruct model's own `(x1,y1),(x2,y2)`, else its four numbers."""
+    from ..boxes import four_numbers_box, parse_box, qwen2vl_box, released_box
 
-    box = parse_box(extract_answer(prediction, mode))
+    text = extract_answer(prediction, mode)
+    if ask == "qwen2vl-instruct":
+        return four_numbers_box(text) if mode == "compat" else qwen2vl_box(text) or four_numbers_box(text)
+    return released_box(text) if mode == "compat" else parse_box(text)
+
+
+def predicted_pixel_box(prediction: str, size_hw, mode: str = "compat", ask: str = "tinyrs") -> list[float] | None:
+    """The predicted box (0..1000) in pixels of an image of size [h, w]; None if absent."""
+    from ..boxes import to_pixels
+
+    box = read_box(prediction, mode, ask)
     if box is None:
         return None
     h, w = size_hw
     return to_pixels(box, w, h)
 
 
-def grounding_iou(prediction: str, truth: str, size_hw, mode: str = "compat") -> float | None:
+def grounding_iou(prediction: str, truth: str, size_hw, mode: str = "compat", ask: str = "tinyrs") -> float | None:
     """IoU of a predicted box (0..1000) with a pixel truth box; None when the prediction has no box."""
     from ..boxes import iou, parse_pixel_box
 
-    pred = predicted_pixel_box(prediction, size_hw, mode)
+    pred = predicted_pixel_box(prediction, size_hw, mode, ask)
     return None if pred is None else iou(pred, parse_pixel_box(truth))
 
 
 def size_bucket(truth: str) -> str:
+    """small / medium / large by the truth box's pixel area, as the released harness splits (an area of
+    exactly 32^2 is small)."""
     from ..boxes import parse_pixel_box
 
     x1, y1, x2, y2 = parse_pixel_box(truth)
     area = max(0, x2 - x1) * max(0, y2 - y1)
-    return "small" if area < SMALL else "medium" if area < MEDIUM else "large"
+    return "small" if area <= SMALL else "medium" if area <= MEDIUM else "large"
 
 
 # --- one benchmark ----------------------------------------------------------------------------------------
@@ -119,8 +158,10 @@ def _rate(hits: list[bool]) -> float | None:
     return sum(hits) / len(hits) if hits else None
 
 
-def score_rows(rows: list[dict], metric: str, mode: str, grades: list[float | None] | None = None) -> dict:
-    """Score one benchmark's predictions. rows: {prediction, answer, [size], [type]}.
+def score_rows(rows: list[dict], metric: str, mode: str, grades: list[float | None] | None = None,
+               rule: str = "short", ask: str = "tinyrs") -> dict:
+    """Score one benchmark's predictions. rows: {prediction, answer, [size], [type]}. `rule`: how compat
+    reads a closed answer (the benchmark's, see `compat_answer`); `ask`: how the model was asked (boxes).
 
     accuracy: {"score", "n" (samples), "counted" (in the denominator)} and, when rows carry a `type`
     (LHRS-Bench), "by_type". acc@0.5: the same plus "by_size" and "mean_iou". judge: the mean of the
@@ -129,15 +170,17 @@ def score_rows(rows: list[dict], metric: str, mode: str, grades: list[float | No
     if mode not in MODES:
         raise ValueError(f"unknown scoring mode {mode!r}; use one of {MODES}")
     if metric == "acc@0.5":
-        return _score_grounding(rows, mode)
+        return _score_grounding(rows, mode, ask)
     if metric == "judge":
         if grades is None:
             return {"score": None, "n": len(rows), "counted": 0, "failed": None, "note": "no judge given"}
         ok = [g for g in grades if g is not None]
         return {"score": sum(ok) / len(ok) if ok else None, "n": len(rows), "counted": len(ok),
                 "failed": len(rows) - len(ok)}
-    match = strict_match if mode == "strict" else compat_match
-    hits = [match(r["prediction"], r["answer"]) for r in rows]
+    if mode == "strict":
+        hits = [strict_match(r["prediction"], r["answer"]) for r in rows]
+    else:
+        hits = [compat_match(r["prediction"], r["answer"], rule) for r in rows]
     out = {"score": _rate(hits), "n": len(rows), "counted": len(rows),
            "commonest_answer": commonest_answer_share([r["answer"] for r in rows])}
     if any(r.get("type") for r in rows):
@@ -149,12 +192,12 @@ def score_rows(rows: list[dict], metric: str, mode: str, grades: list[float | No
     return out
 
 
-def _score_grounding(rows: list[dict], mode: str) -> dict:
+def _score_grounding(rows: list[dict], mode: str, ask: str) -> dict:
     hits, ious, buckets, unparsed = [], [], defaultdict(list), 0
     for r in rows:
         if "size" not in r:
             raise DataError(r.get("image", "?"), None, "a grounding prediction row without the image size [h, w]")
-        i = grounding_iou(r["prediction"], r["answer"], r["size"], mode)
+        i = grounding_iou(r["prediction"], r["answer"], r["size"], mode, ask)
         ious.append(i or 0.0)
         unparsed += i is None
         if i is None and mode == "compat":

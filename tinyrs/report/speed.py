@@ -49,19 +49,21 @@ def timed_pass(checkpoint, data_root: str | Path, think: str | None = None, max_
     `exact_new_tokens` forces every answer to that length (the untrained larger toy model)."""
     import torch
 
+    from ..evaluation.benchmarks import asking_style
     from ..evaluation.run import benchmark_images, benchmark_prompt, think_prompting
-    from ..model import load_model, load_processor
+    from ..model import load_for_inference, load_processor
 
     cuda = torch.cuda.is_available()
-    model = load_model(checkpoint, dtype="bfloat16" if cuda else "float32").to("cuda" if cuda else "cpu").eval()
+    model = load_for_inference(checkpoint)
     processor = load_processor(checkpoint)
     system, suffix = think_prompting(think)
+    ask = asking_style(checkpoint)
     questions = speed_questions(data_root, per_benchmark)
     length = dict(max_new_tokens=exact_new_tokens, min_new_tokens=exact_new_tokens) if exact_new_tokens else \
         dict(max_new_tokens=max_new_tokens)
 
     def answer(f, e):
-        prompt = benchmark_prompt(e, f, system, suffix)
+        prompt = benchmark_prompt(e, f, system, suffix, ask)
         text = processor.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
         inputs = processor(text=[text], images=benchmark_images([e], Path(data_root) / f)[0], return_tensors="pt")
         inputs = inputs.to(model.device)
