@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from servers import FaultServer
-from tinyrs.llm import (LLMClient, LLMConfigError, LLMSettings, OpenAIJudge, image_data_url, parse_judge_score,
+from tinyrs.llm import (UNPARSABLE, LLMClient, LLMConfigError, LLMSettings, OpenAIJudge, image_data_url, parse_judge_score,
                         redact, user_message)
 
 FAST = dict(timeout=0.5, max_retries=3, backoff=0.01, backoff_max=0.05, workers=4, model="test-model")
@@ -122,6 +122,15 @@ def test_judge_reply_parsing(reply, score):
     assert parse_judge_score(reply) == score
 
 
+def test_the_judge_is_asked_as_the_released_grpo_code_asks(fixtures_dir):
+    judge = OpenAIJudge(LLMClient(LLMSettings(image_max_side=None, base_url="http://localhost:9/v1")))
+    system, user = judge.messages("What is here?", "A church.", fixtures_dir / "real_images" / "church_010.jpg")
+    assert system["content"].startswith(" You are a teacher who is checking the answer of a student model.")
+    assert "grade it between 0-10, based on its explanatory abilities" in system["content"]
+    assert [c["type"] for c in user["content"]] == ["text", "image_url"]  # the question first, then the image
+    assert user["content"][0]["text"] == " <question> What is here? </question> <answer> A church. </answer> "
+
+
 def test_openai_judge_scores_and_records_failures(tmp_path, fixtures_dir, capsys):
     image = fixtures_dir / "real_images" / "church_010.jpg"
     with FaultServer(judge_reply="Score: 8") as s:
@@ -139,3 +148,7 @@ def test_openai_judge_scores_and_records_failures(tmp_path, fixtures_dir, capsys
 
     _print_judge_usage(judge)
     assert "failed 1x: InternalServerError" in capsys.readouterr().out
+    with FaultServer(judge_reply="Score: 8") as s:  # the two failures told apart, for the released handling
+        judge = OpenAIJudge(client(s, tmp_path, temperature=0.2))
+        assert judge.grade("Describe it [fault=notags]", "text", image) == (None, UNPARSABLE)  # released: 0
+        assert judge.grade("Describe it [fault=500]", "text", image)[1] not in (None, UNPARSABLE)

@@ -46,6 +46,10 @@ def test_grounding_is_iou_and_the_released_defect_is_available():
     assert grounding_score("[[500, 500, 600, 600]]", truth, released=True) == 1.0
     assert grounding_score("[[600, 500, 500, 600]]", truth, released=True) == 0.0
     assert grounding_score("nothing", truth, released=True) == 0.0
+    # read as the released code reads it: the answer's first four integers, whatever the brackets say
+    assert grounding_score("2 ships [[500, 20, 600, 10]]", truth, released=True) == 1.0  # 2, 500, 20, 600
+    assert grounding_score("2 ships [[500, 20, 600, 10]]", truth) == 0.0
+    assert grounding_score("[[500, 500, 600, 600]]", "none", released=True) == 0.0  # a truth without numbers
 
 
 @pytest.mark.parametrize("score,cont,binary_iou,binary_judge,quant", [
@@ -110,6 +114,32 @@ def test_released_judge_failure_reuses_the_previous_grade_or_crashes():
     # the grade carried over is the raw one, shaped again like any other (binary: 0.9 -> 1)
     binary = make_accuracy_reward("binary", judge=ScriptedJudge([0.9, None, 0.3]), judge_failure="released")
     assert binary(completions, **kwargs) == [1.0, 1.0, 0.0]
+
+
+class ReplyingJudge:
+    """An LLM judge's outcomes in turn: a grade, UNPARSABLE (a reply without a number) or a failed call."""
+    def __init__(self, outcomes):
+        self.outcomes = list(outcomes)
+
+    def grade(self, question, answer, image):
+        o = self.outcomes.pop(0)
+        return (o, None) if isinstance(o, float) else (None, o)
+
+    def score(self, question, answer, image):
+        return self.grade(question, answer, image)[0]
+
+
+def test_a_reply_without_a_number_grades_0_only_in_the_released_failure_handling():
+    from tinyrs.llm import UNPARSABLE
+
+    completions = [conv(f"<reasoning>r</reasoning><answer>{a}</answer>") for a in ("A port.", "Ships.", "A pier.")]
+    kwargs = dict(answer_type=["open"] * 3, solution=[""] * 3, question=["Describe."] * 3, image_path=["a", "b", "c"])
+    outcomes = [0.9, UNPARSABLE, "HTTP 500"]
+    assert make_accuracy_reward(judge=ReplyingJudge(outcomes))(completions, **kwargs) == [0.9, None, None]
+    released = make_accuracy_reward(judge=ReplyingJudge(outcomes), judge_failure="released")
+    assert released(completions, **kwargs) == [0.9, 0.0, 0.0]  # 0 for the reply; the failed call reuses it
+    fmt, acc = make_rewards(["format", "accuracy"], judge=ReplyingJudge(outcomes))
+    assert fmt(completions, **kwargs) == [1.0, None, None] and acc(completions, **kwargs) == [0.9, None, None]
 
 
 def test_registry_and_bad_names():

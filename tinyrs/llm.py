@@ -57,7 +57,7 @@ class LLMSettings:
     backoff: float = 1.0  # first backoff in seconds; doubles each retry (with jitter)
     backoff_max: float = 30.0
     workers: int = 8
-    image_max_side: int = 1024  # images are downscaled to this before encoding
+    image_max_side: int | None = 1024  # images are downscaled to this before encoding (None: sent at full size)
     extra: dict = field(default_factory=dict)  # any other request field (top_p, seed, ...)
 
     @classmethod
@@ -67,10 +67,10 @@ class LLMSettings:
         return cls(**known)  # the remaining keys (backend, ...) belong to the caller
 
 
-def image_data_url(image, max_side: int = 1024) -> str:
-    """An image (path or PIL) as a base64 JPEG data URL, RGB, at most `max_side` pixels."""
+def image_data_url(image, max_side: int | None = 1024) -> str:
+    """An image (path or PIL) as a base64 JPEG data URL, RGB, at most `max_side` pixels (None: any size)."""
     im = load_rgb(image) if isinstance(image, (str, Path)) else image.convert("RGB")
-    if max(im.size) > max_side:
+    if max_side and max(im.size) > max_side:
         im = im.copy()
         im.thumbnail((max_side, max_side))
     buf = io.BytesIO()
@@ -78,10 +78,10 @@ def image_data_url(image, max_side: int = 1024) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def user_message(text: str, images=()) -> dict:
-    content = [{"type": "image_url", "image_url": {"url": url}} for url in images]
-    content.append({"type": "text", "text": text})
-    return {"role": "user", "content": content}
+def user_message(text: str, images=(), image_first: bool = True) -> dict:
+    pictures = [{"type": "image_url", "image_url": {"url": url}} for url in images]
+    words = [{"type": "text", "text": text}]
+    return {"role": "user", "content": pictures + words if image_first else words + pictures}
 
 
 def _summarize_messages(messages: list[dict]) -> list[dict]:
@@ -279,6 +279,7 @@ class LLMClient:
 # --- the judge -------------------------------------------------------------------------------------
 
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+UNPARSABLE = "unparsable reply"  # a judge's reply without a number (the released code grades it 0)
 
 
 def parse_judge_score(text: str | None) -> float | None:
@@ -300,21 +301,30 @@ class OpenAIJudge:
         self.failures: list[dict] = []
 
     def messages(self, question: str, answer: str, image) -> list[dict]:
+        """As the released GRPO code asks: its system prompt, then the question and answer, then the image."""
         return [{"role": "system", "content": JUDGE_SYSTEM},
-                user_message(judge_text(question, answer), [image_data_url(image, self.client.settings.image_max_side)])]
+                user_message(judge_text(question, answer), [image_data_url(image, self.client.settings.image_max_side)],
+                             image_first=False)]
 
-    def score(self, question: str, answer: str, image) -> float | None:
+    def grade(self, question: str, answer: str, image) -> tuple[float | None, str | None]:
+        """(grade 0..1, None), or (None, why not): the image could not be read, the call failed, or
+        UNPARSABLE, a reply without a number (after the client's retries)."""
         try:
             messages = self.messages(question, answer, image)
         except ImageLoadError as e:  # the judge cannot see the image: a failed judgement, recorded, never 0
             self.failures.append({"question": question[:200], "error": str(e)})
-            return None
+            return None, str(e)
         res = self.client.complete(messages,
                                    validate=lambda t: None if parse_judge_score(t) is not None else "no number")
         value = parse_judge_score(res.text)
         if value is None:
-            self.failures.append({"question": question[:200], "error": res.error or "unparsable reply"})
-        return value
+            why = UNPARSABLE if res.invalid_text is not None else res.error or "failed call"  # a reply came back
+            self.failures.append({"question": question[:200], "error": res.error or why})
+            return None, why
+        return value, None
+
+    def score(self, question: str, answer: str, image) -> float | None:
+        return self.grade(question, answer, image)[0]
 
 
 def make_judge(cfg: dict, build_dir: str | Path | None = None, cache_dir: str | Path | None = None,

@@ -33,16 +33,21 @@ Reference answer (metadata, do not cite it): {answer}"""
 
 # --- the judge of open-ended answers (GRPO reward, open-ended evaluation) --------------------------
 
-JUDGE_SYSTEM = """\
-You grade answers about remote-sensing images. You receive an overhead image, a question about it \
-inside <question></question>, and a model's answer inside <answer></answer>. Open-ended questions \
-have no single correct wording, so judge quality: is the answer true to what the image shows \
-(objects, counts, colours, positions, land use), does it answer the question, is it clear and \
-specific? Reward correct, informative answers; penalise invented objects and wrong facts.
+# The released GRPO code's judge prompt, verbatim (grpo/src/open_r1/grpo.py: its spelling, spacing and line
+# indentation are what GPT-4.1-mini was sent; the paper's Fig. 1 shows it), and its user text, which it
+# sends before the image.
+JUDGE_SYSTEM = (
+    " You are a teacher who is checking the answer of a student model. The student is trying to analyze the given "
+    "image answer the given question. \n"
+    "    Since these will get open ended answers, there are not correct responses. However, we can still grade its "
+    "quality. \n"
+    "    I would like you to analyze this image and analyze the reponse of my model and grade it between 0-10, based "
+    "on its explanatory abilities, quality of responses, choice of words etc. \n"
+    "    Your only response should be a number between 0 to 10. \n"
+    "    Question will be given in the <question> </question> tags. Answer of the student model will be given in the "
+    "<answer> </answer> tags.\n")
 
-Reply with one number from 0 (useless or wrong) to 10 (accurate and complete), and nothing else."""
-
-JUDGE_USER = "<question>{question}</question>\n<answer>{answer}</answer>"
+JUDGE_USER = " <question> {question} </question> <answer> {answer} </answer> "
 
 
 # --- reasoning at GRPO time and at evaluation ------------------------------------------------------

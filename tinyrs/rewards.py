@@ -16,7 +16,8 @@ Variants of Table III (for grounding and open answers): continuous (as above); b
 or judge >= 0.7, else 0); quantized (1 at >= 0.7, linear from 0 at 0.4 to 1 at 0.7, 0 below 0.4).
 `grounding="released"` reproduces the released code's defect: the box is compared with itself, so
 any well-ordered box scores 1.0. `judge_failure="released"` reproduces its second: a failed judge call
-reuses the grade of the batch's previous judged answer, and crashes when there is none yet.
+reuses the grade of the batch's previous judged answer, and crashes when there is none yet (a reply
+without a number grades 0 there).
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ import re
 from typing import Callable
 
 from .boxes import iou, parse_box
+from .llm import UNPARSABLE
 
 FORMAT = re.compile(r"<reasoning>.*?</reasoning>\s*<answer>.*?</answer>", re.S)
 ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
@@ -83,13 +85,17 @@ def predicted_box(answer: str) -> list[int] | None:
 
 def grounding_score(answer: str, truth: str, released: bool = False) -> float:
     """IoU of the predicted and the true box (0 when either cannot be read).
-    released=True: the released code's defect, the predicted box against itself."""
+    released=True: the released code's defect, the predicted box against itself, read as it reads it: the
+    answer's first four integers (0 with fewer, or when the truth has no number at all)."""
+    if released:
+        nums = [int(n) for n in INTEGER.findall(answer or "")[:4]]
+        if len(nums) < 4 or not INTEGER.search(str(truth)):
+            return 0.0
+        x1, y1, x2, y2 = nums  # their IoU does not reorder corners: only a well-ordered box overlaps itself
+        return 1.0 if x2 > x1 and y2 > y1 else 0.0
     pred = predicted_box(answer)
     if pred is None:
         return 0.0
-    if released:
-        x1, y1, x2, y2 = pred  # their IoU does not reorder corners: only a well-ordered box overlaps itself
-        return 1.0 if x2 > x1 and y2 > y1 else 0.0
     true = predicted_box(truth)
     return iou(pred, true) if true is not None else 0.0
 
@@ -112,9 +118,15 @@ class BatchJudgements:
     """The judge's grades of one batch's open-ended answers, asked once per completion and read by every
     reward function of the batch (the format reward needs to know which judgements failed)."""
 
-    def __init__(self, judge):
-        self.judge = judge
+    def __init__(self, judge, unparsable: float | None = None):
+        self.judge, self.unparsable = judge, unparsable  # unparsable: the grade of a reply without a number
         self._batch, self._grades = None, {}
+
+    def _grade(self, question: str, answer: str, image) -> float | None:
+        if self.unparsable is not None and hasattr(self.judge, "grade"):
+            value, why = self.judge.grade(question, answer, image)
+            return self.unparsable if why == UNPARSABLE else value
+        return self.judge.score(question, answer, image)
 
     def grades(self, completions, answer_type, question=None, image_path=None) -> dict[int, float | None]:
         """{row: grade 0..1 or None (failed)} for the batch's open-ended rows with an answer to grade."""
@@ -122,7 +134,7 @@ class BatchJudgements:
         batch = (tuple(texts), tuple(answer_type), tuple(question or ()), tuple(map(str, image_path or ())))
         if batch != self._batch:
             self._batch, self._grades = batch, {
-                i: self.judge.score(question[i] if question else "", t, image_path[i] if image_path else None)
+                i: self._grade(question[i] if question else "", t, image_path[i] if image_path else None)
                 for i, t in enumerate(texts) if answer_type[i] == OPEN and t}
         return self._grades
 
@@ -149,7 +161,8 @@ def make_accuracy_reward(variant: str = "continuous", grounding: str = "intended
         raise ValueError(f"grounding reward must be one of {GROUNDING_REWARDS}, not {grounding!r}")
     if judge_failure not in JUDGE_FAILURES:
         raise ValueError(f"judge failure handling must be one of {JUDGE_FAILURES}, not {judge_failure!r}")
-    judgements = judge if isinstance(judge, BatchJudgements) else BatchJudgements(judge) if judge is not None else None
+    judgements = judge if isinstance(judge, BatchJudgements) or judge is None else \
+        BatchJudgements(judge, 0.0 if judge_failure == "released" else None)
 
     def accuracy_reward(completions, answer_type, solution, question=None, image_path=None, **kwargs):
         grades = judgements.grades(completions, answer_type, question, image_path) if judgements else {}
@@ -194,7 +207,7 @@ def make_rewards(names: list[str], **accuracy_kwargs) -> list[Callable]:
     judge = accuracy_kwargs.get("judge")
     if judge is None or "accuracy" not in names:
         return [REGISTRY[n](**accuracy_kwargs) if n == "accuracy" else REGISTRY[n]() for n in names]
-    judgements = BatchJudgements(judge)
     released = accuracy_kwargs.get("judge_failure", "skip") == "released"  # the released code scores every row
+    judgements = BatchJudgements(judge, 0.0 if released else None)
     return [make_accuracy_reward(**{**accuracy_kwargs, "judge": judgements}) if n == "accuracy"
             else format_reward if released else unscorable_format_reward(judgements) for n in names]
