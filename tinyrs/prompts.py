@@ -65,6 +65,11 @@ def judge_text(question: str, answer: str) -> str:
     return JUDGE_USER.format(question=question, answer=answer)
 
 
-# The system prompt thinking models (C, R) get at evaluation: it asks for the two tags, in the words of
-# THINK_INSTRUCTION so a toy model meets text it was trained on.
-REASONING_SYSTEM = f"You are a remote-sensing assistant. {THINK_INSTRUCTION}"
+# The system prompt thinking models (C, R) get at evaluation with think="system": the released harness's
+# (eval/config/qwen2_thinking_template.json, its meta_instruction), verbatim. The toy chain is asked with
+# THINK_INSTRUCTION after the question instead (think="instruction"), the text it was trained on.
+REASONING_SYSTEM = (
+    "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The assistant "
+    "first thinks about the reasoning process in the mind and then provides the user with the answer. The reasoning "
+    "process and answer are enclosed within <reasoning> </reasoning> and <answer> </answer> tags, respectively, i.e., "
+    "<reasoning> reasoning process here </reasoning><answer> answer here </answer>")
