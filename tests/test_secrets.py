@@ -89,5 +89,6 @@ def test_keys_typed_into_options_are_refused_or_masked(tmp_path, monkeypatch):
         notebook_parameters("toy", NOTEBOOKS / "02_cot_captions.ipynb", {"base_url": f"http://u:{canary}@h/v1"})
 
     monkeypatch.setattr(sys, "argv", ["tinyrs", "train", "S", "--set", f"data_dir=http://u:{canary}@host/d"])
-    record = write_run_record(tmp_path, "S", {}, {}, None, 0)
+    record = write_run_record(tmp_path, "S", {"run_name": f"sk-proj-{canary}", "trainer": {"x": [f"hf_{canary}"]}},
+                              {}, None, 0)  # the resolved recipe is masked too, not only the command line
     assert canary not in json.dumps(record) + (tmp_path / "run.json").read_text()

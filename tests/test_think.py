@@ -251,3 +251,24 @@ def test_ctrl_c_stops_asking_the_teacher(toy_build, tmp_path):
     assert len(calls) < 10 and not (tmp_path / "out.json").exists()
     report = run_think(tmp_path / "in.json", tmp_path / "out.json", rules, toy_build / "images", progress=False)
     assert report["resumed_from_journal"] >= 3 and len(read_json_list(tmp_path / "out.json")) == report["accepted"]
+
+
+def test_think_refuses_what_would_lose_data_or_report_success_wrongly(toy_build, tmp_path):
+    """The input as --out, a bad entry (named before any call), a nonsense attempts count, and a run whose
+    every call failed: each is an error (exit 2), not a quiet success."""
+    entries = read_json_list(toy_build / "instruct.json")[:6]
+    write_json(tmp_path / "in.json", entries)
+    bad = [dict(e) for e in entries]
+    bad[4] = {**bad[4], "conversations": [bad[4]["conversations"][0], {"from": "gpt", "value": 5}]}
+    write_json(tmp_path / "bad.json", bad)
+    openai = ["--teacher", "openai", "--base-url", "http://127.0.0.1:9/v1", "--set", "teacher.max_retries=0"]
+    cases = [(["--in", "in.json", "--out", "in.json"], "is the input file"),
+             (["--in", "bad.json", "--out", "o.json", *openai], "bad.json: entry 4: turn 1 must be"),
+             (["--in", "in.json", "--out", "o.json", "--set", "teacher.caption_attempts=0"], "caption_attempts must be"),
+             (["--in", "in.json", "--out", "o.json", *openai], "every call to the teacher failed")]  # nothing listens
+    for args, problem in cases:
+        r = subprocess.run([sys.executable, "-m", "tinyrs.cli", "think", *args, "--image-root", str(toy_build / "images"),
+                            "--no-progress"], capture_output=True, text=True, cwd=tmp_path, env={**os.environ,
+                            "OPENAI_API_KEY": "sk-test-0123456789"}, timeout=300)
+        assert r.returncode == 2 and problem in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
+    assert read_json_list(tmp_path / "in.json") == entries  # the input is untouched

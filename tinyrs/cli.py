@@ -96,7 +96,7 @@ def cmd_learnability(args):
 def cmd_think(args):
     from .config import ConfigError, load_config, load_prices
     from .data.build import image_root_of
-    from .data.think import make_teacher, run_think
+    from .data.think import make_teacher, run_think, side_paths
 
     cfg = load_config(args.config, "llm", args.set)
     if not isinstance(cfg.get("teacher"), dict):
@@ -109,13 +109,18 @@ def cmd_think(args):
     in_path, out_path = Path(args.input), Path(args.out)
     if not in_path.is_file():
         raise FileNotFoundError(f"--in {in_path}: no such VHM JSON file")
+    if out_path.resolve() == in_path.resolve():
+        raise ConfigError(f"--out {out_path} is the input file: the captioned file would replace the answers it is "
+                          "made from; choose another --out")
+    attempts = args.attempts or cfg["teacher"].get("caption_attempts", 3)
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
+        raise ConfigError(f"{cfg['_source']}: teacher.caption_attempts must be a whole number >= 1, got {attempts!r}")
     build_dir = in_path.parent
     image_root = Path(args.image_root) if args.image_root else image_root_of(build_dir)
     cache_dir = Path(args.cache) if args.cache else out_path.parent / "llm_cache"
     teacher, workers = make_teacher(teacher_cfg, build_dir, cache_dir, load_prices())
-    report = run_think(in_path, out_path, teacher, image_root, max_attempts=args.attempts or
-                       int(cfg["teacher"].get("caption_attempts", 3)), workers=workers, limit=args.limit,
-                       progress=_progress(args))
+    report = run_think(in_path, out_path, teacher, image_root, max_attempts=attempts, workers=workers,
+                       limit=args.limit, progress=_progress(args))
     print(f"wrote {out_path}: {report['accepted']} captions accepted, {report['dropped']} dropped, "
           f"{report['failed']} failed calls (retried by the next run); {report['resumed_from_journal']} "
           f"were already done ({report['seconds']} s)")
@@ -126,6 +131,11 @@ def cmd_think(args):
         print("  rejections:", ", ".join(f"{k} {v}" for k, v in sorted(report["rejections"].items())))
     if "usage" in report:
         print("  " + teacher.client.usage_line())
+    if report["failed"] and not report["accepted"] + report["dropped"]:
+        from .llm import LLMConfigError
+
+        raise LLMConfigError(f"every call to the teacher failed ({report['failed']} samples; the reasons are above and "
+                             f"in {side_paths(out_path)['report']}): check the server, the model and the key")
 
 
 def _modes(mode: str) -> tuple[str, ...]:

@@ -27,5 +27,14 @@ def redact(text, secret: str | None = None) -> str:
     return text
 
 
+def redact_values(obj):
+    """A JSON-like record with every string in it passed through `redact` (a recipe, a run record)."""
+    if isinstance(obj, dict):
+        return {k: redact_values(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [redact_values(v) for v in obj]
+    return redact(obj) if isinstance(obj, str) else obj
+
+
 def looks_secret(text) -> bool:
     return redact(text) != str(text)

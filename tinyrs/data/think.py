@@ -27,7 +27,7 @@ from ..boxes import parse_box
 from ..evaluation.scoring import normalize
 from ..llm import LLMClient, image_data_url, user_message
 from ..prompts import COT_TEACHER_SYSTEM, cot_teacher_text
-from .vhm import DataError, read_appended, read_json_list, resolve_train_image, split_tag, task_of, write_json
+from .vhm import DataError, read_appended, read_json_list, read_training_file, resolve_train_image, split_tag, task_of, write_json
 
 CAPTION = re.compile(r"^\s*<reasoning>(.+?)</reasoning>\s*<answer>(.+?)</answer>\s*$", re.S)
 MIN_REASONING_WORDS = 8
@@ -218,7 +218,8 @@ def run_think(in_path: str | Path, out_path: str | Path, teacher, image_root: st
     t0 = time.time()
     in_path, out_path = Path(in_path), Path(out_path)
     paths = side_paths(out_path)
-    entries = read_json_list(in_path)
+    # every entry checked before the first call (schema, image present): a bad one is named, not met mid-run
+    entries, _ = read_training_file(in_path, image_root, check_images="exists", progress=progress)
     unique: dict[str, tuple[int, dict]] = {}
     for i, e in enumerate(entries):
         try:

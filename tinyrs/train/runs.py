@@ -27,7 +27,7 @@ from pathlib import Path
 from ..config import ConfigError
 from ..model import not_a_checkpoint
 from ..paths import REPO_ROOT, runs_dir
-from ..redact import redact
+from ..redact import redact, redact_values
 from .recipes import STAGES
 
 PACKAGES = ["tinyrs", "torch", "transformers", "trl", "peft", "accelerate", "datasets", "tokenizers", "openai"]
@@ -173,7 +173,7 @@ def write_run_record(run: Path, stage: str, recipe: dict, inputs: dict[str, str]
         "init": {"path": init, "sha256": fingerprint(init) if init else None},
         **(extra or {}),
     }
-    record = json.loads(json.dumps(record, default=str))
+    record = redact_values(json.loads(json.dumps(record, default=str)))  # a key-shaped value given with --set too
     path = run / "run.json"
     if resume and path.exists():
         first = json.loads(path.read_text())
