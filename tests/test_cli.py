@@ -57,6 +57,12 @@ def test_own_config_files_have_their_profiles_keys(tmp_path, capsys):
     assert "no teacher section" in capsys.readouterr().err
     assert main(["model", "toy", "--config", "paper", "--build", "b", "--out", str(tmp_path / "m")]) == 2
     assert "the paper profile has no model config" in capsys.readouterr().err
+    (tmp_path / "bad.yaml").write_text("stage: S\nkind: sft\ntrainer: x: 1\n")  # not YAML: one line naming it
+    for cmd in (["train", "S", "--config", str(tmp_path / "bad.yaml"), "--dry-run"],
+                ["data", "build", "--config", str(tmp_path / "bad.yaml"), "--out", str(tmp_path / "d2")],
+                ["think", "--config", str(tmp_path / "bad.yaml"), "--in", "x.json", "--out", "y.json"]):
+        assert main(cmd) == 2
+        assert "bad.yaml, line 3: not valid YAML (mapping values are not allowed here)" in capsys.readouterr().err
 
 
 def test_model_toy_and_info(toy_build, tmp_path, capsys):

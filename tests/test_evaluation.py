@@ -76,7 +76,8 @@ def test_rescore_names_a_line_that_is_not_a_prediction(tmp_path):
     for body, problem in [('{"index": 1, "quest\n' + json.dumps(row) + "\n", "line 1: not JSON"),
                           (json.dumps(row) + '\n{"index": 1, "answer": "x"}\n', r"line 2: .*lacks question, prediction"),
                           (json.dumps({**row, "index": "0"}) + "\n", "line 1: .*index '0' is not a whole number"),
-                          ("[1, 2]\n", "line 1: .*lacks index")]:
+                          ("[1, 2]\n", "line 1: .*lacks index"),
+                          (json.dumps({**row, "prediction": 5}) + "\n", "line 1: .*prediction 5: not text")]:
         p.write_text(body)
         with pytest.raises(ValueError, match=problem):  # not scored as if the line were not there
             rescore(tmp_path)

@@ -269,7 +269,10 @@ def test_recipe_values_are_read_as_written_and_checked(tmp_path):
                           ("grounding_reward=relesed", "grounding_reward is one of intended, released"),
                           ("judge_failure=zero", "judge_failure is one of skip, released"),
                           ("rewards=format", "rewards takes a list of reward names"),
-                          ("seed=abc", "seed takes a whole number >= 0"), ("lora.rank=8", "unknown key lora.rank")):
+                          ("seed=abc", "seed takes a whole number >= 0"), ("lora.rank=8", "unknown key lora.rank"),
+                          ("per_device_train_batch_size=0", "GRPOConfig field per_device_train_batch_size: 0 must be > 0"),
+                          ("num_train_epochs=0", "GRPOConfig field num_train_epochs: 0 must be > 0"),  # would finish "done", untrained
+                          ("max_steps=0", r"GRPOConfig field max_steps: 0 must be > 0 \(or -1: no limit\)")):
         with pytest.raises(ConfigError, match=f"recipe .*R.yaml with --set: {problem}"):
             load_recipe("R", "toy", [item])
     assert load_recipe("R", "toy", ["lora.r=8"])["lora"] == {"r": 8}  # an empty section starts with its first key

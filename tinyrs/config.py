@@ -42,6 +42,16 @@ def load_yaml(text_or_file):
     return yaml.load(text_or_file, Loader=_Loader)
 
 
+def load_yaml_file(path: str | Path):
+    """A config, recipe or plan file, or an error naming it and the line where it stops being YAML."""
+    try:
+        return load_yaml(Path(path).read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f", line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+
+
 def parse_value(text: str):
     """A command-line value, read as YAML: 3 -> int, 0.5 -> float, 1e-3 -> float, true -> bool, [1, 2] -> list."""
     try:
@@ -105,8 +115,7 @@ def same_kind(old, new) -> bool:
 
 def load_config(name: str, kind: str, overrides: list[str] | None = None) -> dict:
     path = config_path(name, kind)
-    with open(path) as f:
-        cfg = load_yaml(f) or {}
+    cfg = load_yaml_file(path) or {}
     if not isinstance(cfg, dict):
         raise ConfigError(f"{path}: not a {kind} config (a mapping of keys)")
     if name not in PROFILES:
@@ -127,8 +136,7 @@ def check_own_file(cfg: dict, kind: str, path) -> None:
     profile = cfg.get("profile", "toy")
     if profile not in PROFILES:
         raise ConfigError(f"{path}: profile is one of {', '.join(PROFILES)}, not {profile!r}")
-    with open(config_path(profile, kind)) as f:
-        reference = load_yaml(f)
+    reference = load_yaml_file(config_path(profile, kind))
     missing, unknown = [], []
     if kind == "llm":
         for role, section in cfg.items():
@@ -152,5 +160,4 @@ def _compare(own: dict, ref: dict, prefix: str, missing: list, unknown: list) ->
 
 def load_prices() -> dict:
     """USD per 1M tokens per model, with the source of each price (tinyrs/configs/prices.yaml)."""
-    with open(CONFIGS / "prices.yaml") as f:
-        return load_yaml(f)
+    return load_yaml_file(CONFIGS / "prices.yaml")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from .config import kind_of, load_yaml, same_kind
+from .config import kind_of, load_yaml_file, same_kind
 from .paths import CONFIGS, NOTEBOOKS, RESULTS
 from .redact import looks_secret
 
@@ -47,7 +47,7 @@ def parameter_defaults(notebook: Path) -> dict:
 
 def notebook_parameters(profile: str, notebook: Path, extra: dict | None = None) -> dict:
     cfg_path = CONFIGS / profile / "notebooks.yaml"
-    cfg = load_yaml(cfg_path.read_text()) if cfg_path.exists() else {}
+    cfg = load_yaml_file(cfg_path) if cfg_path.exists() else {}
     params = {"profile": profile, **(cfg.get("all") or {}), **(cfg.get(notebook.stem) or {}), **(extra or {})}
     declared = parameter_defaults(notebook)
     unknown = sorted(set(params) - set(declared))

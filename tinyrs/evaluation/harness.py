@@ -51,6 +51,9 @@ def _prediction_problem(r) -> str | None:
     if missing or not isinstance(r["index"], int):
         problem = f"lacks {', '.join(missing)}" if missing else f"index {r['index']!r} is not a whole number"
         return f"not a prediction row of tinyrs eval ({problem})"
+    texts = [k for k in PREDICTION_KEYS[1:] if not isinstance(r[k], str)]
+    if texts:
+        return f"not a prediction row of tinyrs eval ({', '.join(f'{k} {r[k]!r}' for k in texts)}: not text)"
     return None
 
 

@@ -18,7 +18,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from .. import paths
-from ..config import CONFIGS, ConfigError, load_yaml
+from ..config import CONFIGS, ConfigError, load_yaml_file
 
 # The main chain's evaluations go where notebook 08 keeps them (eval/base, eval/S, ...), so they are not made
 # twice; every other arm's to eval/arms/<name> (the zero-GRPO arm "R" is not the main chain's R).
@@ -33,7 +33,7 @@ def load_plan(profile: str) -> dict:
     path = CONFIGS / profile / "ablations.yaml"
     if not path.exists():
         raise ConfigError(f"the {profile} profile has no ablation plan ({path})")
-    plan = load_yaml(path.read_text())
+    plan = load_yaml_file(path)
     for name, node in plan["nodes"].items():
         parent = node.get("from")
         if parent is not None and parent not in plan["nodes"]:

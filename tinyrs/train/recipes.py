@@ -10,7 +10,7 @@ import copy
 import typing
 from pathlib import Path
 
-from ..config import CONFIGS, ConfigError, is_number, is_whole, load_yaml, parse_override
+from ..config import CONFIGS, ConfigError, is_number, is_whole, load_yaml_file, parse_override
 from ..data.balance import is_target
 from ..rewards import GROUNDING_REWARDS, JUDGE_FAILURES, REGISTRY, VARIANTS
 
@@ -51,7 +51,7 @@ def load_recipe(stage: str, config: str = "toy", overrides: list[str] | None = N
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; stages are {', '.join(STAGES)}")
     path = recipe_path(stage, config)
-    recipe = load_yaml(path.read_text()) or {}
+    recipe = load_yaml_file(path) or {}
     if not isinstance(recipe, dict):
         raise ConfigError(f"{path} is not a recipe (a mapping of recipe keys)")
     if recipe.get("stage") != stage:
@@ -117,6 +117,11 @@ def check_recipe(recipe: dict, where: str) -> None:
                 _check_value(f"{key}.{leaf}", v, spec[leaf], where)
         else:
             _check_value(key, value, spec, where)
+    if isinstance(recipe.get("trainer"), dict):
+        try:
+            check_trainer_fields(recipe.get("kind", "sft"), recipe["trainer"])
+        except ConfigError as e:
+            raise ConfigError(f"{where}: {e}") from None
     if recipe.get("lora") and recipe.get("strategy") in ("fsdp", "zero3"):
         raise ConfigError(f"{where}: LoRA runs need strategy ddp: the adapters are merged into the full weights "
                           "at the end, which sharded weights (fsdp, zero3) are not")
@@ -169,7 +174,15 @@ def check_trainer_fields(kind: str, fields: dict):
         if allowed <= {bool, int, float, type(None)} and not _fits(value, allowed):
             wanted = "true/false" if bool in allowed else "a number" if float in allowed else "a whole number"
             raise ConfigError(f"{cls.__name__} field {key}: {value!r} is not {wanted}")
+        if key in POSITIVE_FIELDS and value is not None and not (value > 0 or (key == "max_steps" and value == -1)):
+            raise ConfigError(f"{cls.__name__} field {key}: {value!r} must be > 0"
+                              + (" (or -1: no limit)" if key == "max_steps" else ""))
     return cls
+
+
+# Fields whose 0 or negative value fails deep inside a job, or trains nothing (0 epochs finishes "done").
+POSITIVE_FIELDS = ("per_device_train_batch_size", "gradient_accumulation_steps", "num_train_epochs", "max_steps",
+                   "learning_rate", "num_generations", "max_completion_length", "logging_steps", "save_steps")
 
 
 def _fits(value, allowed: set) -> bool:
