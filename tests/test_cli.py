@@ -131,3 +131,11 @@ def test_ctrl_c_is_one_line_that_says_how_to_go_on(monkeypatch, capsys):
     assert main(["train", "S"]) == 130
     err = capsys.readouterr().err
     assert "interrupted: run the same command with --resume" in err and "Traceback" not in err
+
+
+def test_dry_run_checks_the_starting_checkpoint_as_a_run_would(tmp_path, capsys):
+    (tmp_path / "notes").mkdir()
+    for init, problem in ((tmp_path / "nope", "no such checkpoint folder"),
+                          (tmp_path / "notes", "a folder without config.json, not a checkpoint")):
+        assert main(["train", "S", "--dry-run", "--init", str(init)]) == 2
+        assert f"--init {init}: {problem}" in capsys.readouterr().err

@@ -21,7 +21,7 @@ from pathlib import Path
 from .. import paths
 from ..config import CONFIGS
 from ..data.vhm import read_training_file
-from ..model import PUBLISHED, QWEN2VL_2B, QWEN2VL_7B, count_parameters
+from ..model import PUBLISHED, QWEN2VL_2B, QWEN2VL_7B, count_parameters, not_a_checkpoint
 from ..redact import redact
 from .recipes import STAGES, check_trainer_fields, load_recipe
 
@@ -87,6 +87,11 @@ def dry_run(recipe: dict, train_args: list[str] | None = None) -> dict:
     stage, kind = recipe["stage"], recipe["kind"]
     check_trainer_fields(kind, recipe.get("trainer") or {})
     init = recipe.get("init")
+    if init and (Path(init) / "checkpoint" / "config.json").exists():  # a run folder: its checkpoint
+        recipe = {**recipe, "init": str(Path(init) / "checkpoint")}
+    elif init and init not in STAGES and not init.startswith("arm:"):
+        if problem := not_a_checkpoint(init):  # a stage or arm is trained first on the cluster; a folder must exist
+            raise FileNotFoundError(f"--init {init}: {problem}")
     model, config, source = meta_model(chain_root(recipe, recipe.get("profile", "paper")))
     params = count_parameters(model)
     data_dir = Path(recipe.get("data_dir") or paths.data_dir(recipe.get("profile", "toy")))
