@@ -108,6 +108,11 @@ def test_reproduce_params_are_typed_like_set(monkeypatch, capsys):
                                  ("overrides", "max_steps=5", "parameter overrides takes a list")):
         with pytest.raises(SystemExit, match=re.escape(problem)):
             tinyrs.reproduce.notebook_parameters("toy", nb, {name: value})
+    # checked for every notebook before anything runs: a parameter the last notebook lacks costs no training
+    monkeypatch.undo()  # the real reproduce again
+    monkeypatch.setattr(tinyrs.reproduce, "run_table_inputs", lambda *a: pytest.fail("trained before checking"))
+    with pytest.raises(SystemExit, match="09_table1_main_results.ipynb does not declare parameter"):
+        tinyrs.reproduce.reproduce("toy", only=["07", "09"], parameters={"overrides": ["max_steps=5"]})
 
 
 @pytest.mark.parametrize("cmd, flag, value, problem", [

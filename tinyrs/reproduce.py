@@ -87,15 +87,16 @@ def reproduce(profile: str = "toy", only: list[str] | None = None, out: str | Pa
     import papermill as pm
 
     out = Path(out) if out else RESULTS / profile / "notebooks"
+    # every notebook's parameters checked before anything runs (a typo must not cost the runs of the tables first)
+    checked = {nb: notebook_parameters(profile, nb, parameters) for nb in notebook_paths(only)}
     out.mkdir(parents=True, exist_ok=True)
     done = []
     t_start = time.time()
-    for nb in notebook_paths(only):
+    for nb, params in checked.items():
         if ablations and nb.name[:2] >= FIRST_TRAINING_NOTEBOOK:
             run_table_inputs(profile)
             ablations = False
         t0 = time.time()
-        params = notebook_parameters(profile, nb, parameters)
         print(f"== {nb.name} ({', '.join(f'{k}={v!r}' for k, v in params.items())})", flush=True)
         target = out / nb.name
         try:
