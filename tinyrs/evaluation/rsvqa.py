@@ -30,6 +30,17 @@ def record_problem(r: dict) -> str | None:
     return None
 
 
+IMAGE_SUFFIXES = ("", ".tif", ".tiff", ".png", ".jpg", ".jpeg")  # RSVQA names images by a number: 7 -> 7.tif
+
+
+def image_file_name(image, image_dir: Path) -> str | None:
+    """The file in `image_dir` a record's image names (as given, or its number with an image suffix), or None."""
+    for suffix in IMAGE_SUFFIXES:
+        if (image_dir / f"{image}{suffix}").is_file():
+            return f"{image}{suffix}"
+    return None
+
+
 def eval_file_name(resolution: str, qtype: str) -> str:
     return f"RSVQA_{resolution}-{qtype}_RSVQA.json"
 
@@ -47,7 +58,7 @@ def convert_rsvqa(records_path: str | Path, image_dir: str | Path, out_dir: str 
     records = read_json_list(records_path)
     by_type: dict[str, list[dict]] = {t: [] for t in TABLE_I_TYPES[resolution]}
     skipped = Counter()
-    for i, r in enumerate(records):
+    for i, r in enumerate(records):  # every record's fields first, then the images of those kept
         if not isinstance(r, dict):
             raise DataError(records_path, i, f"expected an object, got {type(r).__name__}")
         missing = [k for k in REQUIRED if k not in r or r[k] in (None, "")]
@@ -56,12 +67,17 @@ def convert_rsvqa(records_path: str | Path, image_dir: str | Path, out_dir: str 
         problem = record_problem(r)
         if problem:
             raise DataError(records_path, i, problem)
+    for i, r in enumerate(records):
         if r["type"] not in by_type:
             skipped[str(r["type"])] += 1
             continue
         if limit_per_type is not None and len(by_type[r["type"]]) >= limit_per_type:
             continue
-        entry = {"image": str(r["image"]), "image_path": str(Path(image_dir).resolve()),
+        image = image_file_name(r["image"], Path(image_dir))
+        if image is None:
+            tried = ", ".join(f"{r['image']}{suffix}" for suffix in IMAGE_SUFFIXES)
+            raise DataError(records_path, i, f"image {r['image']!r} is not in {image_dir} (looked for {tried})")
+        entry = {"image": image, "image_path": str(Path(image_dir).resolve()),
                  "conversations": [{"from": "human", "value": f"<image>\n{str(r['question']).strip()}"},
                                    {"from": "gpt", "value": str(r["answer"]).strip()}]}
         if "question_id" in r:
