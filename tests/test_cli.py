@@ -69,11 +69,15 @@ def test_model_toy_and_info(toy_build, tmp_path, capsys):
     assert main(["model", "toy", "--build", str(toy_build), "--out", str(tmp_path / "m")]) == 0
     assert main(["model", "info", str(tmp_path / "m")]) == 0
     assert '"architecture": "Qwen2VLForConditionalGeneration"' in capsys.readouterr().out
+    assert main(["model", "info", str(tmp_path / "nope")]) == 2
+    assert "no such checkpoint folder" in capsys.readouterr().err
 
 
 def test_serve_help_is_transformers_serve():
     r = subprocess.run([sys.executable, "-m", "tinyrs.cli", "serve", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "tinyrs serve" in r.stdout and "--port" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "tinyrs.cli", "serve", "no/such/checkpoint"], capture_output=True, text=True)
+    assert r.returncode == 2 and r.stderr == "error: no/such/checkpoint: no such checkpoint folder\n"
 
 
 def test_think_cli_rules(toy_build, tmp_path, capsys):

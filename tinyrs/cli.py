@@ -76,8 +76,9 @@ def cmd_model_toy(args):
 
 def cmd_model_info(args):
     from .model import count_parameters, load_model
+    from .train.runs import resolve_init
 
-    model = load_model(args.path)
+    model = load_model(resolve_init(args.path, flag="model info"))  # a folder, a stage's latest run, a hub id
     print(json.dumps({"architecture": type(model).__name__, "parameters": count_parameters(model)}, indent=2))
 
 

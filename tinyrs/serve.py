@@ -39,6 +39,12 @@ def main(argv: list[str] | None = None) -> int:
     from transformers.cli.transformers import app
 
     args = list(sys.argv[1:] if argv is None else argv)
+    if args and not args[0].startswith("-"):  # the checkpoint to serve: a clear line, not the server's traceback
+        from .model import not_a_checkpoint
+
+        if problem := not_a_checkpoint(args[0]):
+            print(f"error: {args[0]}: {problem}", file=sys.stderr)
+            return 2
     app(["serve", *args], prog_name="tinyrs")  # typer adds the "serve" of the subcommand
     return 0
 
