@@ -76,7 +76,8 @@ def test_model_toy_and_info(toy_build, tmp_path, capsys):
 def test_serve_help_is_transformers_serve():
     r = subprocess.run([sys.executable, "-m", "tinyrs.cli", "serve", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "tinyrs serve" in r.stdout and "--port" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "tinyrs.cli", "serve", "no/such/checkpoint"], capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-m", "tinyrs.cli", "serve", "no/such/checkpoint"], capture_output=True,
+                       text=True)
     assert r.returncode == 2 and r.stderr == "error: no/such/checkpoint: no such checkpoint folder\n"
 
 

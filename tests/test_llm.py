@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from servers import FaultServer
-from tinyrs.llm import (UNPARSABLE, LLMClient, LLMConfigError, LLMSettings, OpenAIJudge, image_data_url, parse_judge_score,
-                        redact, user_message)
+from tinyrs.llm import (UNPARSABLE, LLMClient, LLMConfigError, LLMSettings, OpenAIJudge, image_data_url,
+                        parse_judge_score, redact, user_message)
 
 FAST = dict(timeout=0.5, max_retries=3, backoff=0.01, backoff_max=0.05, workers=4, model="test-model")
 PRICES = {"test-model": {"input": 1.0, "output": 2.0, "source": "a test price"}}
