@@ -150,5 +150,5 @@ def test_openai_judge_scores_and_records_failures(tmp_path, fixtures_dir, capsys
     assert "failed 1x: InternalServerError" in capsys.readouterr().out
     with FaultServer(judge_reply="Score: 8") as s:  # the two failures told apart, for the released handling
         judge = OpenAIJudge(client(s, tmp_path, temperature=0.2))
-        assert judge.grade("Describe it [fault=notags]", "text", image) == (None, UNPARSABLE)  # released: 0
-        assert judge.grade("Describe it [fault=500]", "text", image)[1] not in (None, UNPARSABLE)
+        assert judge.judgement("Describe it [fault=notags]", "text", image) == (None, UNPARSABLE)  # released: 0
+        assert judge.judgement("Describe it [fault=500]", "text", image)[1] not in (None, UNPARSABLE)

@@ -121,12 +121,12 @@ class ReplyingJudge:
     def __init__(self, outcomes):
         self.outcomes = list(outcomes)
 
-    def grade(self, question, answer, image):
+    def judgement(self, question, answer, image):
         o = self.outcomes.pop(0)
         return (o, None) if isinstance(o, float) else (None, o)
 
     def score(self, question, answer, image):
-        return self.grade(question, answer, image)[0]
+        return self.judgement(question, answer, image)[0]
 
 
 def test_a_reply_without_a_number_grades_0_only_in_the_released_failure_handling():
@@ -140,6 +140,10 @@ def test_a_reply_without_a_number_grades_0_only_in_the_released_failure_handling
     assert released(completions, **kwargs) == [0.9, 0.0, 0.0]  # 0 for the reply; the failed call reuses it
     fmt, acc = make_rewards(["format", "accuracy"], judge=ReplyingJudge(outcomes))
     assert fmt(completions, **kwargs) == [1.0, None, None] and acc(completions, **kwargs) == [0.9, None, None]
+    # a judge without LLM replies (the toy rules judge, whose own grade() takes a scene) is asked for scores
+    rules_like = ScriptedJudge([0.9, None, 0.3])
+    rules_like.grade = lambda scene, answer: pytest.fail("asked the wrong method")
+    assert make_accuracy_reward(judge=rules_like, judge_failure="released")(completions, **kwargs) == [0.9, 0.9, 0.3]
 
 
 def test_registry_and_bad_names():

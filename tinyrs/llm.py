@@ -306,7 +306,7 @@ class OpenAIJudge:
                 user_message(judge_text(question, answer), [image_data_url(image, self.client.settings.image_max_side)],
                              image_first=False)]
 
-    def grade(self, question: str, answer: str, image) -> tuple[float | None, str | None]:
+    def judgement(self, question: str, answer: str, image) -> tuple[float | None, str | None]:
         """(grade 0..1, None), or (None, why not): the image could not be read, the call failed, or
         UNPARSABLE, a reply without a number (after the client's retries)."""
         try:
@@ -324,7 +324,7 @@ class OpenAIJudge:
         return value, None
 
     def score(self, question: str, answer: str, image) -> float | None:
-        return self.grade(question, answer, image)[0]
+        return self.judgement(question, answer, image)[0]
 
 
 def make_judge(cfg: dict, build_dir: str | Path | None = None, cache_dir: str | Path | None = None,

@@ -123,8 +123,8 @@ class BatchJudgements:
         self._batch, self._grades = None, {}
 
     def _grade(self, question: str, answer: str, image) -> float | None:
-        if self.unparsable is not None and hasattr(self.judge, "grade"):
-            value, why = self.judge.grade(question, answer, image)
+        if self.unparsable is not None and hasattr(self.judge, "judgement"):  # an LLM judge says why it failed
+            value, why = self.judge.judgement(question, answer, image)
             return self.unparsable if why == UNPARSABLE else value
         return self.judge.score(question, answer, image)
 
