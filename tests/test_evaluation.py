@@ -73,6 +73,12 @@ def test_rescore_names_a_line_that_is_not_a_prediction(tmp_path):
     p.write_text(json.dumps(row) + '\n{"index": 1, "quest')  # a run killed mid-write: the torn line is ignored
     assert rescore(tmp_path)["benchmarks"]["cls_AID.json"]["strict"] == {"score": 1.0, "n": 1, "counted": 1,
                                                                            "commonest_answer": 1.0}
+    two = json.dumps(row) + "\n" + json.dumps({**row, "index": 1})  # whole rows, the last without its newline
+    p.write_text(two)
+    assert rescore(tmp_path)["benchmarks"]["cls_AID.json"]["strict"]["n"] == 2  # a row, not a torn line
+    from tinyrs.evaluation.harness import _prediction_rows
+
+    assert sorted(_prediction_rows(p, cut_torn_tail=True)) == [0, 1] and p.read_text() == two + "\n"  # terminated
     for body, problem in [('{"index": 1, "quest\n' + json.dumps(row) + "\n", "line 1: not JSON"),
                           (json.dumps(row) + '\n{"index": 1, "answer": "x"}\n', r"line 2: .*lacks question, prediction"),
                           (json.dumps({**row, "index": "0"}) + "\n", "line 1: .*index '0' is not a whole number"),

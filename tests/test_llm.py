@@ -151,4 +151,7 @@ def test_openai_judge_scores_and_records_failures(tmp_path, fixtures_dir, capsys
     with FaultServer(judge_reply="Score: 8") as s:  # the two failures told apart, for the released handling
         judge = OpenAIJudge(client(s, tmp_path, temperature=0.2))
         assert judge.judgement("Describe it [fault=notags]", "text", image) == (None, UNPARSABLE)  # released: 0
+        calls = judge.client.usage.counts["api_calls"]
+        assert judge.judgement("Other [fault=notags]", "text", image, retry_unparsable=False) == (None, UNPARSABLE)
+        assert judge.client.usage.counts["api_calls"] == calls + 1  # one call, as the released code makes
         assert judge.judgement("Describe it [fault=500]", "text", image)[1] not in (None, UNPARSABLE)

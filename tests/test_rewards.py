@@ -121,7 +121,7 @@ class ReplyingJudge:
     def __init__(self, outcomes):
         self.outcomes = list(outcomes)
 
-    def judgement(self, question, answer, image):
+    def judgement(self, question, answer, image, retry_unparsable=True):
         o = self.outcomes.pop(0)
         return (o, None) if isinstance(o, float) else (None, o)
 

@@ -196,3 +196,21 @@ def test_verdicts_show_where_the_modes_disagree_first():
     assert [(v["truth"], v["strict"], v["compat"]) for v in shown] == [
         ("parking lot", False, True), ("dense residential", False, True), ("forest", True, True)]
     assert shown[0]["question"] == "q" and shown[0]["answer"] == "parking"
+
+
+def test_the_judge_grades_the_answer_strict_scoring_reads():
+    from tinyrs.evaluation.scoring import judge_grades
+
+    class Recording:
+        def __init__(self):
+            self.sent = []
+
+        def score(self, question, answer, image):
+            self.sent.append(answer)
+            return 0.5
+
+    judge = Recording()
+    rows = [{"question": "q", "prediction": p} for p in ("Ships at a quay.</reasoning> A busy port.",
+                                                         "<reasoning>The port has", "<answer>A port.</answer>")]
+    assert judge_grades(judge, rows, lambda r: "img") == [0.5, 0.0, 0.5]  # cut off in its reasoning: no answer
+    assert judge.sent == ["A busy port.", "A port."]

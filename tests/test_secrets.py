@@ -64,11 +64,12 @@ def test_keys_typed_into_options_are_refused_or_masked(tmp_path, monkeypatch):
     from tinyrs.train.runs import write_run_record
 
     canary = "SECRET" + uuid.uuid4().hex[:12]
-    for text in (f"sk-{canary}", f"hf_{canary}", f"http://user:{canary}@127.0.0.1:9/v1", f"Basic {canary}==",
+    for text in (f"sk-{canary}", f"hf_{canary}{canary}", f"http://user:{canary}@127.0.0.1:9/v1", f"Basic {canary}==",
                  f"Bearer {canary}", f"teacher.api_key={canary}", f"hub_token: '{canary}'"):
         assert canary not in redact(text), text
     assert redact("api_key_env=OPENAI_API_KEY max_tokens: 1024 https://api.openai.com/v1") == \
         "api_key_env=OPENAI_API_KEY max_tokens: 1024 https://api.openai.com/v1"  # nothing else is touched
+    assert redact("/scratch/hf_models/Qwen2-VL-2B-Instruct") == "/scratch/hf_models/Qwen2-VL-2B-Instruct"
 
     with pytest.raises(LLMConfigError, match="base_url carries credentials") as e:  # httpx would send it as Basic
         LLMClient(LLMSettings(base_url=f"http://user:{canary}@127.0.0.1:9/v1"))
@@ -89,6 +90,7 @@ def test_keys_typed_into_options_are_refused_or_masked(tmp_path, monkeypatch):
         notebook_parameters("toy", NOTEBOOKS / "02_cot_captions.ipynb", {"base_url": f"http://u:{canary}@h/v1"})
 
     monkeypatch.setattr(sys, "argv", ["tinyrs", "train", "S", "--set", f"data_dir=http://u:{canary}@host/d"])
-    record = write_run_record(tmp_path, "S", {"run_name": f"sk-proj-{canary}", "trainer": {"x": [f"hf_{canary}"]}},
-                              {}, None, 0)  # the resolved recipe is masked too, not only the command line
+    record = write_run_record(tmp_path, "S", {"run_name": f"sk-proj-{canary}", "trainer": {"x": [f"hf_{canary * 2}"]}},
+                              {}, "/scratch/hf_models/ckpt", 0)  # the resolved recipe is masked too, not paths
+    assert record["init"]["path"] == "/scratch/hf_models/ckpt"
     assert canary not in json.dumps(record) + (tmp_path / "run.json").read_text()

@@ -306,19 +306,21 @@ class OpenAIJudge:
                 user_message(judge_text(question, answer), [image_data_url(image, self.client.settings.image_max_side)],
                              image_first=False)]
 
-    def judgement(self, question: str, answer: str, image) -> tuple[float | None, str | None]:
+    def judgement(self, question: str, answer: str, image,
+                  retry_unparsable: bool = True) -> tuple[float | None, str | None]:
         """(grade 0..1, None), or (None, why not): the image could not be read, the call failed, or
-        UNPARSABLE, a reply without a number (after the client's retries)."""
+        UNPARSABLE, a reply without a number (after the client's retries; `retry_unparsable` False takes the
+        first reply as it is, as the released code does)."""
         try:
             messages = self.messages(question, answer, image)
         except ImageLoadError as e:  # the judge cannot see the image: a failed judgement, recorded, never 0
             self.failures.append({"question": question[:200], "error": str(e)})
             return None, str(e)
-        res = self.client.complete(messages,
-                                   validate=lambda t: None if parse_judge_score(t) is not None else "no number")
+        has_number = lambda t: None if parse_judge_score(t) is not None else "no number"  # noqa: E731
+        res = self.client.complete(messages, validate=has_number if retry_unparsable else None)
         value = parse_judge_score(res.text)
-        if value is None:
-            why = UNPARSABLE if res.invalid_text is not None else res.error or "failed call"  # a reply came back
+        if value is None:  # a reply came back without a number, or none came
+            why = UNPARSABLE if res.text is not None or res.invalid_text is not None else res.error or "failed call"
             self.failures.append({"question": question[:200], "error": res.error or why})
             return None, why
         return value, None

@@ -9,7 +9,7 @@ import re
 
 PATTERNS = [
     (re.compile(r"\bsk-[A-Za-z0-9_\-*]{6,}"), "sk-***"),  # OpenAI / Anthropic-style keys
-    (re.compile(r"\bhf_[A-Za-z0-9]{6,}"), "hf_***"),  # Hugging Face tokens
+    (re.compile(r"\bhf_[A-Za-z0-9]{20,}"), "hf_***"),  # Hugging Face tokens (34 characters; not hf_models/)
     (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]{6,}"), r"\1 ***"),  # an Authorization header quoted back
     (re.compile(r"(://)[^/\s@'\"]+@"), r"\1***@"),  # user:key@ in a URL
     (re.compile(r"\b([\w.]*(?:api_key|token|secret|password))(\s*[=:]\s*)(?!\*\*\*)['\"]?[^\s,'\")]+",

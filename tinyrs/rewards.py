@@ -74,13 +74,16 @@ def closed_score(prediction: str, truth: str) -> float:
     return 1.0 if clean(prediction) == clean(truth) else 0.0
 
 
+def first_four_integers(text: str) -> list[int] | None:
+    """The text's first four integers (signs dropped), as the released reward reads a box; None with fewer."""
+    nums = [int(n) for n in INTEGER.findall(text or "")[:4]]
+    return nums if len(nums) == 4 else None
+
+
 def predicted_box(answer: str) -> list[int] | None:
     """`[[x1, y1, x2, y2]]`, else the first four integers of the answer (as the released parser reads)."""
     box = parse_box(answer)
-    if box is not None:
-        return box
-    nums = [int(n) for n in INTEGER.findall(answer or "")[:4]]
-    return nums if len(nums) == 4 else None
+    return box if box is not None else first_four_integers(answer)
 
 
 def grounding_score(answer: str, truth: str, released: bool = False) -> float:
@@ -88,10 +91,10 @@ def grounding_score(answer: str, truth: str, released: bool = False) -> float:
     released=True: the released code's defect, the predicted box against itself, read as it reads it: the
     answer's first four integers (0 with fewer, or when the truth has no number at all)."""
     if released:
-        nums = [int(n) for n in INTEGER.findall(answer or "")[:4]]
-        if len(nums) < 4 or not INTEGER.search(str(truth)):
+        box = first_four_integers(answer)
+        if box is None or not INTEGER.search(str(truth)):
             return 0.0
-        x1, y1, x2, y2 = nums  # their IoU does not reorder corners: only a well-ordered box overlaps itself
+        x1, y1, x2, y2 = box  # their IoU does not reorder corners: only a well-ordered box overlaps itself
         return 1.0 if x2 > x1 and y2 > y1 else 0.0
     pred = predicted_box(answer)
     if pred is None:
@@ -124,7 +127,7 @@ class BatchJudgements:
 
     def _grade(self, question: str, answer: str, image) -> float | None:
         if self.unparsable is not None and hasattr(self.judge, "judgement"):  # an LLM judge says why it failed
-            value, why = self.judge.judgement(question, answer, image)
+            value, why = self.judge.judgement(question, answer, image, retry_unparsable=False)  # as released
             return self.unparsable if why == UNPARSABLE else value
         return self.judge.score(question, answer, image)
 

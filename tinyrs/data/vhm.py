@@ -65,29 +65,38 @@ def read_json_list(path: str | Path) -> list[dict]:
 
 def read_appended(path: str | Path, check, fix: str, cut_torn_tail: bool = False) -> list[tuple[int, dict]]:
     """(line number, record) of an append-only JSON-lines file (predictions, the caption journal). A run killed
-    mid-write leaves a torn last line, without its newline: not a record, and cut off with `cut_torn_tail` (so
-    appended records start on a line of their own). Any other line that is not JSON, or that `check(record)`
-    finds a problem with (it returns a text), is an error naming the file and the line, and `fix` says what to do."""
+    mid-write leaves a torn last line (no newline, not JSON): not a record, and cut off with `cut_torn_tail`;
+    a last record that is whole but lacks its newline (a file written by hand) is one, and then gets its
+    newline, so appended records start on a line of their own. Any other line that is not JSON, or that
+    `check(record)` finds a problem with (it returns a text), is an error naming the file and the line, and
+    `fix` says what to do."""
     path = Path(path)
     if not path.exists():
         return []
     data, records, good = path.read_bytes(), [], 0
     for n, line in enumerate(data.splitlines(keepends=True), 1):
-        if not line.endswith(b"\n"):  # only the last line can lack its newline: torn
-            break
-        good += len(line)
+        last = not line.endswith(b"\n")  # only the last line can lack its newline
         if not line.strip():
+            good += len(line)
             continue
         try:
             rec = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            if last:
+                break  # torn
             raise DataError(path, None, f"line {n}: not JSON ({e}); {fix}") from None
-        if problem := check(rec):
+        if (problem := check(rec)) and last:
+            break  # torn in a way that still parses: not a record either
+        if problem:
             raise DataError(path, None, f"line {n}: {problem}; {fix}")
+        good += len(line)
         records.append((n, rec))
     if cut_torn_tail and good < len(data):
         with open(path, "r+b") as f:
             f.truncate(good)
+    if cut_torn_tail and records and not data[:good].endswith(b"\n"):
+        with open(path, "ab") as f:
+            f.write(b"\n")
     return records
 
 

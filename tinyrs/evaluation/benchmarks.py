@@ -60,7 +60,8 @@ def asking_style(model) -> str:
     """The released harness's choice for a model, by its path or hub id: "tinyrs" when it names TinyRS / SFT /
     COT, "qwen2vl-instruct" when it names Instruct (Qwen/Qwen2-VL-2B-Instruct, a local copy of it), else
     "tinyrs". A checkpoint tinyrs trained (a run folder's `checkpoint`, beside run.json) learned the tags: "tinyrs".
-    (The harness also sends names with "EX" the Instruct way, an in-house name of theirs left out here.)"""
+    Left out here: the harness also sends names with "EX" the Instruct way (an in-house name of theirs), and
+    asks any other Qwen2-VL (a base model, not in the paper) a third way, with Qwen2-VL's own grounding prompt."""
     name = str(model)
     if any(k in name for k in TINYRS_NAMES) or (Path(name).parent / "run.json").is_file() or "Instruct" not in name:
         return "tinyrs"
@@ -69,7 +70,8 @@ def asking_style(model) -> str:
 
 def tagged_question(question: str, tag: str | None, ask: str = "tinyrs") -> str:
     """The question as the released harness asks it: '{CLS} question' (no tag for LHRS-Bench); for a
-    Qwen2-VL-Instruct model, the question alone (grounding: `INSTRUCT_GROUNDING`)."""
+    Qwen2-VL-Instruct model, the question alone (grounding: `INSTRUCT_GROUNDING`). The harness's joins also
+    leave a space at either end of some questions ('{VQA} q '); those incidental spaces are not reproduced."""
     if ask not in ASKING:
         raise ValueError(f"ask must be one of {ASKING}, not {ask!r}")
     q = question.replace("<image>", "").strip()

@@ -216,7 +216,7 @@ def judge_grades(judge, rows: list[dict], image_of, workers: int = 1) -> list[fl
     from concurrent.futures import ThreadPoolExecutor
 
     def grade(r):
-        answer = extract_answer(r["prediction"])
+        answer = extract_answer(r["prediction"], "strict")  # the same answer in both modes; cut-off reasoning: none
         return judge.score(r["question"], answer, image_of(r)) if answer else 0.0
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

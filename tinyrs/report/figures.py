@@ -158,7 +158,8 @@ def plot_released_grounding(n: int = 300, seed: int = 0):
     return fig, rows
 
 
-def plot_grounding_predictions(rows: list[dict], data_root: str | Path, n: int = 8, cols: int = 4, scale: float = 2.0):
+def plot_grounding_predictions(rows: list[dict], data_root: str | Path, n: int = 8, cols: int = 4, scale: float = 2.0,
+                               ask: str = "tinyrs"):
     """Grounding answers drawn over their images: truth in green, prediction in magenta (none if unparsable).
     rows: saved predictions of VG_DOIR_RSVG_test (with `size`); returns (figure, table rows)."""
     from ..boxes import iou, parse_pixel_box
@@ -174,7 +175,7 @@ def plot_grounding_predictions(rows: list[dict], data_root: str | Path, n: int =
         ax.axis("off")
     for ax, r in zip(axes.flat, rows):
         truth = parse_pixel_box(r["answer"])
-        pred = predicted_pixel_box(r["prediction"], r["size"])
+        pred = predicted_pixel_box(r["prediction"], r["size"], "strict", ask)  # the box strict scoring counts
         im = draw_boxes(load_rgb(resolve_eval_image({"image": r["image"]}, path)), [truth], (40, 220, 60), 2)
         if pred is not None:
             im = draw_boxes(im, [pred], (255, 0, 255), 2)

@@ -167,13 +167,13 @@ def write_run_record(run: Path, stage: str, recipe: dict, inputs: dict[str, str]
     run that is neither."""
     record = {
         "stage": stage, "started": time.strftime("%Y-%m-%dT%H:%M:%S"), "command": [redact(a) for a in sys.argv],
-        "seed": seed, "recipe": recipe, "git_commit": git_commit(), "python": platform.python_version(),
+        "seed": seed, "recipe": redact_values(recipe), "git_commit": git_commit(), "python": platform.python_version(),
         "packages": package_versions(), "host": platform.node(),
         "inputs": {name: {"path": str(p), "sha256": fingerprint(p)} for name, p in inputs.items()},
         "init": {"path": init, "sha256": fingerprint(init) if init else None},
         **(extra or {}),
     }
-    record = redact_values(json.loads(json.dumps(record, default=str)))  # a key-shaped value given with --set too
+    record = json.loads(json.dumps(record, default=str))
     path = run / "run.json"
     if resume and path.exists():
         first = json.loads(path.read_text())
