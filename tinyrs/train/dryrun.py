@@ -21,9 +21,10 @@ from pathlib import Path
 from .. import paths
 from ..config import CONFIGS
 from ..data.vhm import read_training_file
-from ..model import PUBLISHED, QWEN2VL_2B, QWEN2VL_7B, count_parameters, not_a_checkpoint
+from ..model import PUBLISHED, QWEN2VL_2B, QWEN2VL_7B, count_parameters
 from ..redact import redact
-from .recipes import STAGES, check_trainer_fields, load_recipe
+from .recipes import STAGES, load_recipe
+from .runs import resolve_init
 
 GIB = 1024 ** 3
 
@@ -82,16 +83,13 @@ def memory_estimate(params: int, strategy: str, gpus: int, tokens_per_gpu: int, 
 
 
 def dry_run(recipe: dict, train_args: list[str] | None = None) -> dict:
-    """The dry-run report; `train_args` are the `tinyrs.train` arguments the printed launch command passes on
-    (the stage, --config, --init, --set as given), so that it trains what was checked."""
+    """The dry-run report of a recipe from `load_recipe` (which has checked its keys and trainer fields);
+    `train_args` are the `tinyrs.train` arguments the printed launch command passes on (the stage, --config,
+    --init, --set as given), so that it trains what was checked."""
     stage, kind = recipe["stage"], recipe["kind"]
-    check_trainer_fields(kind, recipe.get("trainer") or {})
     init = recipe.get("init")
-    if init and (Path(init) / "checkpoint" / "config.json").exists():  # a run folder: its checkpoint
-        recipe = {**recipe, "init": str(Path(init) / "checkpoint")}
-    elif init and init not in STAGES and not init.startswith("arm:"):
-        if problem := not_a_checkpoint(init):  # a stage or arm is trained first on the cluster; a folder must exist
-            raise FileNotFoundError(f"--init {init}: {problem}")
+    if init and init not in STAGES and not init.startswith("arm:"):  # a stage or arm is trained first, on the cluster
+        recipe = {**recipe, "init": resolve_init(init)}  # a folder must exist now (a run folder: its checkpoint)
     model, config, source = meta_model(chain_root(recipe, recipe.get("profile", "paper")))
     params = count_parameters(model)
     data_dir = Path(recipe.get("data_dir") or paths.data_dir(recipe.get("profile", "toy")))

@@ -2,8 +2,8 @@
 
 `--set key=value` sets a recipe key (`init=S`, `reward_variant=binary`, `freeze.vision_tower=true`)
 or, when the key is not a recipe key, a trainer field (`max_steps=30`, `learning_rate=1e-4`): any
-field of TRL's SFTConfig / GRPOConfig. Both are checked (name and kind of value) when the recipe loads
-and on --dry-run: check_recipe, check_trainer_fields."""
+field of TRL's SFTConfig / GRPOConfig. Both are checked (name, kind of value, counts > 0) when the recipe
+loads, so also before a --dry-run: check_recipe, which calls check_trainer_fields."""
 from __future__ import annotations
 
 import copy
