@@ -75,7 +75,7 @@ def quick_scores(model, processor, data_root: str | Path, files: list[str] | Non
     for f in files or EVAL_FILES:
         rows = answer_benchmark(model, processor, data_root, f, limit=limit, system=system,
                                 max_new_tokens=max_new_tokens, progress=progress)
-        s = score_rows(rows, BY_FILE[f].metric, "strict", rule=BY_FILE[f].rule)
+        s = score_rows(rows, BY_FILE[f].metric, "strict")
         out[f] = s["score"]
         if "mean_iou" in s:
             out["mean_iou"] = s["mean_iou"]
