@@ -53,6 +53,21 @@ def test_the_cluster_scripts_train_every_arm_of_the_plan(tmp_path):
         subprocess.run(["bash", "-n", str(f)], check=True)
 
 
+def test_an_arm_trains_with_its_recipes_seed_unless_one_is_given(tmp_path, monkeypatch):
+    """The paper recipes' seed is 42, as slurm/ablations.sh trains the arms; a run here must not force 0."""
+    import tinyrs.train.stage
+    from tinyrs.report.ablations import train_node
+    from tinyrs.train.recipes import load_recipe
+
+    asked = []
+    monkeypatch.setattr(tinyrs.train.stage, "run_stage", lambda stage, profile, **kw: asked.append(kw["overrides"]))
+    plan = load_plan("paper")
+    for seed in (None, 3):
+        train_node(plan, "PSR", "/ck", "paper", tmp_path / "data", str(tmp_path / "runs"), seed)
+    assert load_recipe("R", "paper", asked[0])["seed"] == 42
+    assert load_recipe("R", "paper", asked[1])["seed"] == 3
+
+
 @pytest.fixture(scope="module")
 def arms(toy_build, tmp_path_factory):
     from tinyrs.report.ablations import run_arms

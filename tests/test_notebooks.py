@@ -40,6 +40,16 @@ def test_reproduce_parameters_are_declared_by_the_notebooks():
             assert set(params) <= set(parameter_defaults(nb))
 
 
+def test_the_stage_notebooks_train_with_the_recipes_seed():
+    """A stage notebook passes its `seed` to the recipe: reproduce must hand it the recipe's (paper: 42)."""
+    from tinyrs.train.recipes import load_recipe
+
+    for profile in ["toy", "paper"]:
+        for nb in notebook_paths(["03", "04", "05", "07"]):
+            stage = {"03": "P", "04": "S", "05": "C", "07": "R"}[nb.name[:2]]
+            assert notebook_parameters(profile, nb)["seed"] == load_recipe(stage, profile)["seed"], (profile, nb.name)
+
+
 def test_papermill_sees_every_parameter_the_cell_assigns():
     """papermill skips a parameter line it cannot parse (e.g. a comment with '='); catch that here."""
     import ast

@@ -225,7 +225,7 @@ def cmd_ablations(args):
     from .report.ablations import run_arms
 
     r = run_arms(args.profile, args.tables, workers=args.workers, data_dir=args.data_dir, runs_root=args.runs_root,
-                 results_dir=args.results, nodes=args.nodes, progress=not args.no_progress)
+                 results_dir=args.results, nodes=args.nodes, seed=args.seed, progress=not args.no_progress)
     print(f"{len(r['nodes'])} arms in {r['seconds']} s; summary in {r['path']}")
 
 
@@ -467,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     ab.add_argument("--tables", nargs="+", choices=["I", "II", "III", "IV", "VI"], help="only the arms these tables need")
     ab.add_argument("--nodes", nargs="+", help="only these arms (and what they start from), e.g. for one cluster job")
     ab.add_argument("--workers", type=_positive_int, help="arms trained at once (default: the plan's)")
+    ab.add_argument("--seed", type=int, help="every arm's training seed (default: each recipe's own: toy 0, paper 42)")
     ab.add_argument("--runs-root", help="where runs/<stage>/ live (default: $TINYRS_RUNS or runs/)")
     ab.add_argument("--no-progress", action="store_true")
     ab.set_defaults(func=cmd_ablations)

@@ -83,10 +83,11 @@ def _set_threads(threads: int) -> None:
 
 
 def train_node(plan: dict, name: str, parent_checkpoint: str | None, profile: str, data_dir: Path,
-               runs_root: str | None, seed: int) -> Path:
+               runs_root: str | None, seed: int | None = None) -> Path:
     """The node's run folder, trained now or found by its cache key (the same recipe, data, starting
     checkpoint and code). Paper profile: the base is the model itself, and an arm trained on a cluster
-    (`tinyrs train --arm NAME`, slurm/ablations.sh) is taken from runs/arms/<name>."""
+    (`tinyrs train --arm NAME`, slurm/ablations.sh) is taken from runs/arms/<name>. `seed` None: each
+    recipe's own (toy 0, paper 42, as the cluster's arms are trained)."""
     from ..train.runs import arm_run
     from ..train.stage import run_stage
 
@@ -101,13 +102,14 @@ def train_node(plan: dict, name: str, parent_checkpoint: str | None, profile: st
                          runs_root=runs_root, progress=False, mark_latest=main, arm=name)
     extra = plan.get("stage_overrides") or {}
     return run_stage(node["stage"], profile, init=parent_checkpoint,
-                     overrides=[f"data_dir={data_dir}", f"seed={seed}", *extra.get("all", []),
+                     overrides=[f"data_dir={data_dir}", *([f"seed={seed}"] if seed is not None else []),
+                                *extra.get("all", []),
                                 *extra.get(node["stage"], []), *node.get("set", [])],
                      runs_root=runs_root, progress=False, mark_latest=main, arm=name)
 
 
 def node_job(plan: dict, name: str, parent_checkpoint: str | None, profile: str, data_dir: str, runs_root: str | None,
-             results_dir: str, seed: int, threads: int = 1) -> dict:
+             results_dir: str, seed: int | None = None, threads: int = 1) -> dict:
     """Train and evaluate one node (run in a worker process, on `threads` CPU threads); returns its summary."""
     from ..config import load_config
     from ..evaluation.harness import commonest_answer_scores, evaluate
@@ -160,7 +162,7 @@ def remaining_cost(plan: dict, name: str, among: list[str]) -> float:
 
 def run_arms(profile: str = "toy", tables: list[str] | None = None, workers: int | None = None,
              data_dir: str | Path | None = None, runs_root: str | Path | None = None,
-             results_dir: str | Path | None = None, seed: int = 0, progress: bool = True,
+             results_dir: str | Path | None = None, seed: int | None = None, progress: bool = True,
              nodes: list[str] | None = None, stage_overrides: dict[str, list[str]] | None = None,
              base_overrides: list[str] | None = None, evaluation: dict | None = None) -> dict:
     """Train and evaluate every node the chosen tables (or `nodes`) need; write and return
