@@ -1,6 +1,7 @@
 """The toy data build: real formats, the independent check, balancing, disjointness, determinism."""
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -10,9 +11,9 @@ import yaml
 
 from conftest import small_build_config
 from tinyrs.data.balance import balance, balance_factors
-from tinyrs.data.build import build_toy
+from tinyrs.data.build import build_toy, image_root_of
 from tinyrs.data.inspect import verify_disjoint
-from tinyrs.data.vhm import read_eval_file, read_json_list, read_training_file, task_of
+from tinyrs.data.vhm import DataError, read_eval_file, read_json_list, read_training_file, task_of
 from tinyrs.evaluation.benchmarks import EVAL_FILES
 from tinyrs.paths import SHARED
 
@@ -127,6 +128,26 @@ def test_build_is_deterministic(tmp_path):
     build_toy(cfg, tmp_path / "a", workers=2, progress=False)
     build_toy(cfg, tmp_path / "b", workers=1, progress=False)  # worker count must not matter
     assert _digest(tmp_path / "a") == _digest(tmp_path / "b")
+    (tmp_path / "b" / "build.json").unlink()  # as a rebuild leaves it when interrupted (build.json goes first)
+    with pytest.raises(DataError, match="without its build.json, which is written last: the build was interrupted"):
+        image_root_of(tmp_path / "b")  # training, probes and think read images through it
+
+
+def test_ctrl_c_stops_a_build_with_one_message(tmp_path):
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "tinyrs.cli", "data", "build", "--profile", "toy", "--out",
+                             str(tmp_path / "b"), "--workers", "2", "--no-progress"], stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.time() + 120
+    while not list((tmp_path / "b").glob("images/*/*")) and time.time() < deadline:  # the workers are rendering
+        time.sleep(0.2)
+    time.sleep(1)
+    os.killpg(proc.pid, signal.SIGINT)  # as Ctrl-C in a terminal: to the main process and its workers
+    err = proc.communicate(timeout=60)[1]
+    assert proc.returncode != 0 and "interrupted" in err, err
+    assert "Traceback" not in err and "ForkPoolWorker" not in err, err  # was a traceback from each worker
 
 
 def test_data_cards_are_huggingface_cards_built_from_the_data(toy_build):

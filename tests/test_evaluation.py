@@ -42,6 +42,16 @@ def test_eval_saves_scores_resumes_and_rescores(toy_checkpoint, toy_build, tmp_p
     # interrupt: drop two finished answers and leave a torn line, then run again
     p = out / "predictions" / "cls_AID.jsonl"
     p.write_text("\n".join(p.read_text().splitlines()[:3]) + '\n{"index": 3, "pred')
+    lhrs = (out / "predictions" / "LHRS-Bench.jsonl").read_text()
+    (out / "predictions" / "LHRS-Bench.jsonl").unlink()  # not started
+    (out / "scores.json").unlink()  # written at the end only (a run into the folder removes it first)
+    partial = rescore(out)
+    assert partial["benchmarks"]["cls_AID.json"]["strict"]["n"] == 3
+    assert "did not finish" in partial["unfinished"] and "not started LHRS-Bench.json" in partial["unfinished"]
+    cli = subprocess.run([sys.executable, "-m", "tinyrs.cli", "rescore", "--predictions", str(out)],
+                         capture_output=True, text=True, check=True)
+    assert "warning: the last tinyrs eval" in cli.stderr  # the table of a part is not shown as the whole
+    (out / "predictions" / "LHRS-Bench.jsonl").write_text(lhrs)
     asked = []
     real = TransformersEngine.generate
     monkeypatch.setattr(TransformersEngine, "generate", lambda self, prompts, *a, **k: asked.append(len(prompts)) or

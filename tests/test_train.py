@@ -12,6 +12,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import training_copy
+from tinyrs.data.vhm import DataError
 from tinyrs.train.runs import latest_run
 from tinyrs.train.stage import load_metrics, run_stage
 
@@ -143,9 +144,10 @@ def test_resume_continues_an_interrupted_run(train_env, tmp_path):
     r = subprocess.run(cmd + ["--init", str(train_env["base"]), "--resume", *opts], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
+    assert f"resuming {run} from checkpoint-" in r.stdout, r.stdout  # says where it went on from
     assert (run / "complete.json").exists() and json.loads((run / "complete.json").read_text())["steps"] == 12
     steps = [m["step"] for m in load_metrics(run) if "loss" in m]
-    assert steps[-1] == 12 and min(steps) == 1  # one run folder holds the whole history
+    assert steps == list(range(1, 13))  # one run folder holds the whole history, each step once
     # the resumed run went on from the weights it had saved: it ends where an uninterrupted run ends
     whole = tmp_path / "whole"
     r = subprocess.run([*cmd[:4], "--runs-root", str(whole), "--no-progress", "--init", str(train_env["base"]), *opts],
@@ -220,6 +222,28 @@ def test_resume_skips_a_checkpoint_whose_save_was_interrupted(tmp_path):
     assert last_complete_checkpoint(tmp_path) == str(tmp_path / "checkpoint-6")
     assert not (tmp_path / "checkpoint-9").exists()
     assert last_complete_checkpoint(tmp_path / "none") is None
+
+
+def test_a_resumed_run_logs_each_step_once(tmp_path):
+    """What was logged after the checkpoint a run resumes from is logged again by the resumed run: it is
+    dropped first, with a line a kill tore; a fresh start in the same folder (no checkpoint) keeps nothing."""
+    from types import SimpleNamespace
+
+    from tinyrs.train.callbacks import JsonlMetrics
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("".join(json.dumps({"step": s, "loss": 1.0 / s}) + "\n" for s in range(10, 80, 10))
+                    + '{"step": 80, "lo')
+    assert [m["step"] for m in load_metrics(tmp_path)] == list(range(10, 80, 10))  # the torn line is not a record
+    metrics = JsonlMetrics(path)
+    metrics.on_train_begin(None, SimpleNamespace(is_world_process_zero=True, global_step=50), None)
+    metrics.on_log(None, SimpleNamespace(is_world_process_zero=True, global_step=60, epoch=0.5), None, logs={"loss": 0.1})
+    assert [m["step"] for m in load_metrics(tmp_path)] == [10, 20, 30, 40, 50, 60]
+    metrics.on_train_begin(None, SimpleNamespace(is_world_process_zero=True, global_step=0), None)
+    assert load_metrics(tmp_path) == []
+    path.write_text('{"step": 10}\nnot json\n{"step": 20}\n')
+    with pytest.raises(DataError, match="metrics.jsonl: line 2: not JSON"):
+        load_metrics(tmp_path)
 
 
 def test_init_names_a_folder_a_stage_or_a_hub_id(tmp_path):

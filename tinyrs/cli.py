@@ -190,6 +190,8 @@ def cmd_rescore(args):
         judge = _judge(args, root, pred.parent / "judge_cache")
     r = rescore(args.predictions, _modes(args.mode), judge=judge, data_root=args.data_root)
     print(text_table(scores_table(r)))
+    if "unfinished" in r:
+        print(f"warning: {r['unfinished']}", file=sys.stderr)
     _print_judge_usage(judge)
     if args.out:
         Path(args.out).write_text(json.dumps(r, indent=1))

@@ -13,6 +13,7 @@ import json
 import math
 import multiprocessing as mp
 import platform
+import signal
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
@@ -36,12 +37,16 @@ MAX_SCENE_ATTEMPTS = 12
 
 
 def image_root_of(build_dir: str | Path) -> Path:
-    """The image root a build recorded in build.json (absolute, or relative to the build), else <build>/images."""
+    """The image root a build recorded in build.json (absolute, or relative to the build), else <build>/images.
+    A toy build without build.json (written last) was interrupted: its images may be another world's."""
     build_dir = Path(build_dir)
     manifest = build_dir / "build.json"
     if manifest.exists():
         root = Path(json.loads(manifest.read_text())["image_root"])
         return root if root.is_absolute() else build_dir / root
+    if (build_dir / "scenes.jsonl").exists():
+        raise DataError(build_dir, None, "a toy build without its build.json, which is written last: the build was "
+                        "interrupted and its files may not belong together; run the same tinyrs data build again")
     return build_dir / "images"
 
 
@@ -64,6 +69,11 @@ _QUALITY = 92
 def _init_worker(seed, sources, out, quality):
     global _WORLD, _OUT, _QUALITY
     _WORLD, _OUT, _QUALITY = World(seed, sources), Path(out), quality
+
+
+def _init_pool_worker(*args):
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle (one message, no tracebacks)
+    _init_worker(*args)
 
 
 def _ask(world: World, job: ImageJob, scene, attempt: int):
@@ -120,7 +130,7 @@ def render_jobs(jobs: list[ImageJob], cfg: dict, out: Path, workers: int, progre
         _init_worker(*args)
         return [_run_job(j) for j in tqdm(jobs, **bar)]
     ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    with ctx.Pool(workers, initializer=_init_worker, initargs=args) as pool:
+    with ctx.Pool(workers, initializer=_init_pool_worker, initargs=args) as pool:
         return list(tqdm(pool.imap(_run_job, jobs, chunksize=32), **bar))
 
 

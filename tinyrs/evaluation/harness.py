@@ -170,8 +170,10 @@ def evaluate(model_path: str | Path, data_root: str | Path, out: str | Path, ben
         raise FileNotFoundError(f"{data_root}: no {', '.join(missing)} (build them with tinyrs data build, "
                                 "or choose --benchmarks)")
     _check_record(out, {"model": str(model_path), "model_sha256": fingerprint(model_path), "think": think,
-                        "ask": ask, "max_new_tokens": max_new_tokens, "data_root": str(data_root.resolve()), "limit": limit},
+                        "ask": ask, "max_new_tokens": max_new_tokens, "data_root": str(data_root.resolve()), "limit": limit,
+                        "benchmarks": [b.file for b in chosen]},
                   overwrite)
+    (out / "scores.json").unlink(missing_ok=True)  # written again at the end: its absence marks an unfinished run
     engine = load_engine(model_path, backend)
     t0 = time.time()
     rows = {b.file: predict_benchmark(engine, data_root, b, out, limit, system, max_new_tokens,
@@ -180,7 +182,7 @@ def evaluate(model_path: str | Path, data_root: str | Path, out: str | Path, ben
     result = {"model": str(model_path), "data_root": str(data_root), "think": think, "ask": ask,
               "backend": engine.name, "max_new_tokens": max_new_tokens, "limit": limit, "seconds": seconds,
               "judge": getattr(judge, "name", None), **score_predictions(rows, modes, judge, data_root, ask)}
-    (out / "scores.json").write_text(json.dumps(result, indent=1))
+    write_json(out / "scores.json", result)
     return result
 
 
@@ -230,7 +232,14 @@ def rescore(predictions_dir: str | Path, modes=MODES, judge=None, data_root: str
         rows[by_stem[p.stem]] = [found[i] for i in sorted(found) if limit is None or i < limit]
     if not rows:
         raise FileNotFoundError(f"{d}: no predictions (*.jsonl)")
-    return score_predictions(rows, modes, judge, data_root, record.get("ask", RECORD_DEFAULTS["ask"]))
+    result = score_predictions(rows, modes, judge, data_root, record.get("ask", RECORD_DEFAULTS["ask"]))
+    if record and not (d.parent / "scores.json").exists():
+        not_started = [f for f in record.get("benchmarks", []) if f not in rows]
+        result["unfinished"] = (f"the last tinyrs eval into {d.parent} did not finish (no scores.json): these scores "
+                                "count only the answers it saved" + (f", and it had not started {', '.join(not_started)}"
+                                                                     if not_started else "")
+                                + "; run the same tinyrs eval again to finish it")
+    return result
 
 
 def models_table(results: dict[str, dict], modes=MODES) -> list[dict]:

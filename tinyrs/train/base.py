@@ -54,7 +54,7 @@ def reasoning_corpus(build_dir: Path, n: int = 600) -> list[str]:
 
 def run_base(recipe: dict, runs_root=None, resume: bool = False, reuse: bool = True, progress: bool = True,
              mark_latest: bool = True) -> Path:
-    from .stage import _shared_run_dir, build_trainer, cache_key, find_cached, last_complete_checkpoint
+    from .stage import _shared_run_dir, build_trainer, cache_key, find_cached, resume_point
 
     build_dir = Path(recipe.get("data_dir") or paths.data_dir("toy"))
     text_files = {n: str(build_dir / n) for n in ("pretrain.json", "instruct.json", "rl.json") if (build_dir / n).exists()}
@@ -87,7 +87,7 @@ def run_base(recipe: dict, runs_root=None, resume: bool = False, reuse: bool = T
     model = build_toy_model(tokenizer, model_cfg["text"], model_cfg["vision"], seed=seed)
     trainer = build_trainer({**recipe, "kind": "sft"}, model, processor, args, entries, generic_dir / "images", None,
                             build_dir, run)
-    trainer.train(resume_from_checkpoint=last_complete_checkpoint(run / "trainer") if resume else None)
+    trainer.train(resume_from_checkpoint=resume_point(run) if resume else None)
     save_checkpoint(trainer.model, processor, run / "checkpoint")
     mark_complete(run, {"steps": trainer.state.global_step, "seconds": round(time.time() - t0, 1),
                         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)},

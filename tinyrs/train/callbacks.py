@@ -7,13 +7,32 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
+from ..data.vhm import read_appended, write_jsonl
+
+
+def metrics_problem(record) -> str | None:
+    """What is wrong with a metrics.jsonl record, if anything (for read_appended)."""
+    if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+        return "not a log record (an object with an integer step)"
+    return None
+
 
 class JsonlMetrics(TrainerCallback):
-    """Appends every log record of the trainer (loss, learning rate, rewards, ...) to a JSON-lines file."""
+    """Appends every log record of the trainer (loss, learning rate, rewards, ...) to a JSON-lines file.
+    A resumed run first drops what was logged after the checkpoint it resumes from (it logs those steps
+    again) and a line torn by a kill, so the file holds each step once."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero or not self.path.exists():
+            return
+        rows = read_appended(self.path, metrics_problem, "delete that line", cut_torn_tail=True)
+        kept = [r for _, r in rows if r["step"] <= state.global_step]
+        if len(kept) < len(rows):
+            write_jsonl(self.path, kept)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and state.is_world_process_zero:

@@ -25,6 +25,7 @@ from importlib import metadata
 from pathlib import Path
 
 from ..config import ConfigError
+from ..data.vhm import write_json
 from ..model import not_a_checkpoint
 from ..paths import REPO_ROOT, runs_dir
 from ..redact import redact, redact_values
@@ -183,7 +184,7 @@ def write_run_record(run: Path, stage: str, recipe: dict, inputs: dict[str, str]
                               "with the options it was started with, or leave out --resume to start a new run")
         first.setdefault("resumed", []).append({k: record[k] for k in ("started", "command", "git_commit")})
         record = first
-    path.write_text(json.dumps(record, indent=2) + "\n")
+    write_json(path, record)
     return record
 
 
@@ -215,10 +216,12 @@ def run_differences(first: dict, now: dict) -> list[str]:
 def mark_complete(run: Path, summary: dict, latest: bool = True) -> None:
     """Record the end of a run, drop the trainer's intermediate checkpoints (they only serve --resume),
     and point runs/<stage>/latest at it (not for an ablation arm's run: `latest` is the main chain's)."""
+    # complete.json first (whole or not at all): a kill in between leaves a finished run, not one
+    # that can neither be reused nor resumed
+    write_json(run / "complete.json", json.loads(json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                                                             **summary}, default=str)))
     for ckpt in (run / "trainer").glob("checkpoint-*"):
         shutil.rmtree(ckpt, ignore_errors=True)
-    (run / "complete.json").write_text(json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%S"), **summary},
-                                                  indent=2, default=str) + "\n")
     if not latest:
         return
     link = run.parent / "latest"

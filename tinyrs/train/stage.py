@@ -25,9 +25,9 @@ from .. import paths
 from ..config import ConfigError, load_config
 from ..data.balance import balance, balance_settings
 from ..data.build import image_root_of
-from ..data.vhm import read_jsonl, read_training_file
+from ..data.vhm import read_appended, read_jsonl, read_training_file
 from ..model import load_model, load_processor, save_checkpoint
-from .callbacks import JsonlMetrics
+from .callbacks import JsonlMetrics, metrics_problem
 from .recipes import FREEZABLE, load_recipe, trainer_config
 from .runs import fingerprint, latest_run, link_arm, mark_complete, new_run_dir, resolve_init, write_run_record
 
@@ -254,7 +254,7 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     trainer = build_trainer(recipe, model, processor, args, entries, image_root, meta, data_dir, run)
     with warnings.catch_warnings():  # deprecation notices between TRL and transformers, not the user's concern
         warnings.simplefilter("ignore", FutureWarning)
-        trainer.train(resume_from_checkpoint=last_complete_checkpoint(run / "trainer") if resume else None)
+        trainer.train(resume_from_checkpoint=resume_point(run) if resume else None)
     final = trainer.model
     if recipe.get("lora"):
         final = final.merge_and_unload()
@@ -280,6 +280,15 @@ def gathered_state_dict(trainer) -> dict | None:
     if trainer.is_fsdp_enabled:
         return trainer.accelerator.get_state_dict(trainer.model)
     return None
+
+
+def resume_point(run: Path) -> str | None:
+    """The checkpoint a resumed run continues from, said aloud (None: it trains again from step 0)."""
+    ckpt = last_complete_checkpoint(run / "trainer")
+    if _is_main():
+        print(f"resuming {run} from {Path(ckpt).name} (step {ckpt.split('-')[-1]})" if ckpt else
+              f"{run} saved no checkpoint before it stopped: training it again from step 0", flush=True)
+    return ckpt
 
 
 def last_complete_checkpoint(trainer_dir: Path) -> str | None:
@@ -343,8 +352,7 @@ def stage_judge(recipe: dict, data_dir: Path, run: Path):
 
 def load_metrics(run: str | Path) -> list[dict]:
     """metrics.jsonl of a run (TRL's logs, one record per logging step)."""
-    p = Path(run) / "metrics.jsonl"
-    return read_jsonl(p) if p.exists() else []
+    return [r for _, r in read_appended(Path(run) / "metrics.jsonl", metrics_problem, "delete that line")]
 
 
 def stage_run(stage: str, profile: str, train: bool = True, overrides=(), runs_root=None) -> Path:
