@@ -3,6 +3,7 @@ saved as they come, both scoring modes, resume without re-generating, rescoring 
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -199,7 +200,11 @@ def test_vllm_backend_builds_the_same_prompts(toy_checkpoint, toy_build, monkeyp
     prompts, images = [benchmark_prompt(e, "cls_AID.json") for e in entries], benchmark_images(entries, path)
     assert engine.generate(prompts, images, max_new_tokens=7) == ["answer 0", "answer 1", "answer 2"]
     assert seen["params"].temperature == 0.0 and seen["params"].max_tokens == 7  # greedy, the length asked
-    assert seen["init"]["limit_mm_per_prompt"] == {"image": 1} and seen["init"]["model"] == str(toy_checkpoint)
+    assert seen["init"]["limit_mm_per_prompt"] == {"image": 1, "video": 0} and seen["init"]["model"] == str(toy_checkpoint)
+    assert seen["init"]["max_model_len"] == 2048
+    vllm_backend.VLLMEngine(str(toy_checkpoint), processor)  # the default 8192 is beyond the toy model's context,
+    assert seen["init"]["max_model_len"] == json.loads((Path(toy_checkpoint) / "config.json").read_text())[
+        "text_config"]["max_position_embeddings"] == 4096  # which real vLLM refuses
     for req, p, ims in zip(seen["requests"], prompts, images):
         assert req["prompt"] == processor.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
         assert req["multi_modal_data"]["image"] is ims[0]

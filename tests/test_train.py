@@ -95,6 +95,19 @@ def test_freezing_the_vision_tower_keeps_it(train_env):
     assert json.loads((s / "complete.json").read_text())["trainable_parameters"]["vision_tower"] == 0
 
 
+def test_freeze_counts_parameters_zero3_has_partitioned(train_env):
+    """Under ZeRO-3 each process holds an empty tensor per parameter (its size in ds_numel): counted by that,
+    not as a model with nothing to train."""
+    from tinyrs.model import load_model
+    from tinyrs.train.stage import apply_freeze
+
+    model = load_model(train_env["base"] / "checkpoint")
+    whole = apply_freeze(model, {"vision_tower": True})
+    for p in model.parameters():
+        p.ds_numel, p.data = p.numel(), torch.empty(0)
+    assert apply_freeze(model, {"vision_tower": True}) == whole and whole["language_model"] > 0
+
+
 def test_lora_adapters_are_merged_into_a_plain_checkpoint(train_env):
     s = stage(train_env, "S", "init=base", "lora={r: 4, alpha: 8, dropout: 0.0}", "learning_rate=1e-2")
     w = weights(s)

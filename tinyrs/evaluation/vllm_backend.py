@@ -1,9 +1,11 @@
 """Evaluation with vLLM (GPU machines): the same prompts, greedy, through `vllm.LLM.generate`.
 
 The chat text is rendered by the checkpoint's own processor exactly as for the transformers engine
-(`generate.generate`), and the image goes as `multi_modal_data`, so both engines see the same input;
-vLLM only changes how the tokens are produced (paged attention, continuous batching). It is used
-when vLLM is installed and a GPU is visible (`backend="auto"`), or when asked for (`backend="vllm"`).
+(`generate.generate`), and the image goes as `multi_modal_data`. vLLM resizes the image with its own
+image processor (Qwen2-VL's fast, torchvision one; ours is the PIL one, as in training), so pixel values
+can differ slightly and a greedy answer can flip: not yet compared on a GPU (`tinyrs eval --backend vllm`
+against `--backend transformers` on the same questions would show it). It is used when vLLM is installed
+and a GPU is visible (`backend="auto"`), or when asked for (`backend="vllm"`).
 """
 from __future__ import annotations
 
@@ -25,8 +27,17 @@ def choose_backend(backend: str) -> str:
     if backend == "auto":
         return "vllm" if vllm_available() else "transformers"
     if backend == "vllm" and importlib.util.find_spec("vllm") is None:
-        raise RuntimeError("backend 'vllm' asked for, but vllm is not installed (pip install vllm, on a GPU machine)")
+        raise RuntimeError("backend 'vllm' asked for, but vllm is not installed (pip install -c constraints.txt "vllm==0.30.0", on a GPU machine)")
     return backend
+
+
+def context_length(model_path: str) -> int | None:
+    """The longest sequence the checkpoint's language model takes (max_position_embeddings)."""
+    from transformers import AutoConfig
+
+    cfg = AutoConfig.from_pretrained(str(model_path))
+    return getattr(getattr(cfg, "text_config", None), "max_position_embeddings", None) or \
+        getattr(cfg, "max_position_embeddings", None)
 
 
 class VLLMEngine:
@@ -39,8 +50,11 @@ class VLLMEngine:
         from vllm import LLM
 
         self.processor = processor
+        # vLLM refuses a length beyond the model's own (the toy's is 4,096)
+        max_model_len = min(max_model_len, context_length(model_path) or max_model_len)
         self.llm = LLM(model=str(model_path), max_model_len=max_model_len, dtype=dtype,
-                       gpu_memory_utilization=gpu_memory_utilization, limit_mm_per_prompt={"image": 1},
+                       gpu_memory_utilization=gpu_memory_utilization,
+                       limit_mm_per_prompt={"image": 1, "video": 0},  # no memory kept back for videos
                        **engine_kwargs)
 
     def requests(self, prompts: list[list[dict]], images: list[list]) -> list[dict]:

@@ -55,7 +55,7 @@ def apply_freeze(model, freeze: dict | None) -> dict[str, int]:
     for name, p in model.named_parameters():
         m = module_of(name)
         p.requires_grad_(not freeze.get(m, False))
-        counts[m] += p.numel() if p.requires_grad else 0
+        counts[m] += getattr(p, "ds_numel", p.numel()) if p.requires_grad else 0  # ZeRO-3 leaves p empty
     if not any(counts.values()):
         raise ConfigError("freeze: every module is frozen, nothing would train")
     return counts
@@ -140,6 +140,8 @@ def _shared_run_dir(stage: str, runs_root, resume: bool) -> Path:
         import torch.distributed as dist
 
         if not dist.is_initialized():  # accelerate / the Trainer reuse this process group
+            if torch.cuda.is_available():  # NCCL's collectives use the current device: each rank its own GPU
+                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
             dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
         shared = [str(run) if run else None]
         dist.broadcast_object_list(shared, src=0)
@@ -249,7 +251,10 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     t0 = time.time()
     img = recipe.get("image") or {}
     processor = load_processor(init_path, img.get("min_pixels"), img.get("max_pixels"))
-    model = load_model(init_path, dtype="bfloat16" if args.bf16 else "float32")
+    # float32 weights even when training in bf16: the Trainer's autocast computes in bf16 while AdamW updates
+    # fp32 weights (bf16 weights would lose every update under half a bf16 step: at lr 1e-6, nearly all of
+    # them); ZeRO-3 and FSDP cast to bf16 themselves and keep fp32 masters
+    model = load_model(init_path, dtype="float32")
     trainable = apply_freeze(model, recipe.get("freeze"))
     trainer = build_trainer(recipe, model, processor, args, entries, image_root, meta, data_dir, run)
     with warnings.catch_warnings():  # deprecation notices between TRL and transformers, not the user's concern
