@@ -209,6 +209,8 @@ def test_vllm_backend_builds_the_same_prompts(toy_checkpoint, toy_build, monkeyp
         assert req["prompt"] == processor.apply_chat_template(p, add_generation_prompt=True, tokenize=False)
         assert req["multi_modal_data"]["image"] is ims[0]
     assert "<|vision_start|><|image_pad|><|vision_end|>{CLS}" in seen["requests"][0]["prompt"]
+    engine.close()
+    assert engine.llm is None  # collected: its GPU memory goes back before the next arm's engine starts
 
 
 def test_backend_choice(monkeypatch):

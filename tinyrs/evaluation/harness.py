@@ -176,8 +176,11 @@ def evaluate(model_path: str | Path, data_root: str | Path, out: str | Path, ben
     (out / "scores.json").unlink(missing_ok=True)  # written again at the end: its absence marks an unfinished run
     engine = load_engine(model_path, backend)
     t0 = time.time()
-    rows = {b.file: predict_benchmark(engine, data_root, b, out, limit, system, max_new_tokens,
-                                      batch_size, progress, suffix, ask) for b in chosen}
+    try:
+        rows = {b.file: predict_benchmark(engine, data_root, b, out, limit, system, max_new_tokens,
+                                          batch_size, progress, suffix, ask) for b in chosen}
+    finally:  # the GPU memory a vLLM engine holds is the next model's (tinyrs ablations evaluates arm after arm)
+        getattr(engine, "close", lambda: None)()
     seconds = round(time.time() - t0, 1)
     result = {"model": str(model_path), "data_root": str(data_root), "think": think, "ask": ask,
               "backend": engine.name, "max_new_tokens": max_new_tokens, "limit": limit, "seconds": seconds,

@@ -27,7 +27,7 @@ def choose_backend(backend: str) -> str:
     if backend == "auto":
         return "vllm" if vllm_available() else "transformers"
     if backend == "vllm" and importlib.util.find_spec("vllm") is None:
-        raise RuntimeError("backend 'vllm' asked for, but vllm is not installed (pip install -c constraints.txt "vllm==0.30.0", on a GPU machine)")
+        raise RuntimeError("backend 'vllm' asked for, but vllm is not installed (pip install -c constraints.txt vllm==0.30.0, on a GPU machine)")
     return backend
 
 
@@ -56,6 +56,17 @@ class VLLMEngine:
                        gpu_memory_utilization=gpu_memory_utilization,
                        limit_mm_per_prompt={"image": 1, "video": 0},  # no memory kept back for videos
                        **engine_kwargs)
+
+    def close(self) -> None:
+        """Free the GPU memory the engine holds (vLLM frees it when the engine is collected)."""
+        import gc
+
+        import torch
+
+        self.llm = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
 
     def requests(self, prompts: list[list[dict]], images: list[list]) -> list[dict]:
         """vLLM prompt dicts: the chat text as the processor renders it, the image as multi-modal data."""
