@@ -6,7 +6,8 @@ schema, and prints the parameter count, the per-GPU memory estimate for the chos
 steps per epoch and the launch command.
 
 Memory model (mixed-precision AdamW, per parameter): bf16 weights 2 B + bf16 gradients 2 B + fp32
-master weights 4 B + Adam moments 8 B = 16 B. DDP keeps all of it on every GPU; FSDP and ZeRO-3 shard
+master weights 4 B + Adam moments 8 B = 16 B (DDP trains fp32 weights under bf16 autocast: fp32 weights
+4 B + gradients 4 B + moments 8 B, the same 16 B). DDP keeps all of it on every GPU; FSDP and ZeRO-3 shard
 it over the GPUs; ZeRO-3 with offload keeps master weights and moments in CPU memory. GRPO adds a
 frozen bf16 reference model. Activations are estimated with activation checkpointing: the layer inputs
 (2 B x hidden x tokens x layers) plus one layer's working set (~34 B x hidden x tokens). The result is a
