@@ -83,8 +83,11 @@ def test_accuracy_reward_by_answer_type_and_judge_failures():
     out = make_accuracy_reward("continuous", judge=judge)(completions, **kwargs)
     assert out == [1.0, pytest.approx(1 / 3), 0.8, 0.0]
     assert judge.calls == [("Describe.", "A harbor with ships.", "c")]  # the judge sees its own sample only
-    failing = make_accuracy_reward("continuous", judge=FixedJudge(None))(completions, **kwargs)
+    logged = []
+    failing = make_accuracy_reward("continuous", judge=FixedJudge(None))(
+        completions, **kwargs, log_metric=lambda name, value: logged.append((name, value)))
     assert failing[2] is None  # a failed judgement is no reward (TRL skips it), never 0
+    assert logged == [("judge/failed_fraction", 1.0)]  # in metrics.jsonl: how much of the judging GRPO lost
     binary = make_accuracy_reward("binary", judge=FixedJudge(0.6))(completions, **kwargs)
     assert binary[:3] == [1.0, 0.0, 0.0]
     released = make_accuracy_reward("continuous", "released", judge=judge)(completions, **kwargs)

@@ -259,6 +259,21 @@ def test_a_resumed_run_logs_each_step_once(tmp_path):
         load_metrics(tmp_path)
 
 
+def test_resume_takes_the_unfinished_run_of_its_own_arm(tmp_path):
+    """Arms of one stage train at once on a cluster (slurm/ablations.sh): resuming one must not pick another's."""
+    from tinyrs.train.runs import unfinished_run
+
+    for name, record, done in (("20261130-100000-aaaa", {"arm": "PSR"}, False), ("20261130-110000-bbbb", {}, False),
+                               ("20261130-120000-cccc", {"arm": "PSR"}, True)):
+        (tmp_path / "R" / name).mkdir(parents=True)
+        (tmp_path / "R" / name / "run.json").write_text(json.dumps(record))
+        if done:
+            (tmp_path / "R" / name / "complete.json").write_text("{}")
+    assert unfinished_run("R", tmp_path, "PSR").name == "20261130-100000-aaaa"
+    assert unfinished_run("R", tmp_path).name == "20261130-110000-bbbb"  # not an arm (a run.json from before)
+    assert unfinished_run("R", tmp_path, "R") is None and unfinished_run("S", tmp_path) is None
+
+
 def test_init_names_a_folder_a_stage_or_a_hub_id(tmp_path):
     from tinyrs.train.runs import resolve_init
 

@@ -23,6 +23,7 @@ import json
 import os
 import random
 import re
+import socket
 import threading
 import time
 from collections import Counter
@@ -143,7 +144,8 @@ class ResponseCache:
             return
         p = self._path(key)
         p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_name(f".{p.name}.{threading.get_ident()}.tmp")
+        # unique per thread, process and host: GRPO's ranks on several nodes share one run's judge cache
+        tmp = p.with_name(f".{p.name}.{socket.gethostname()}.{os.getpid()}.{threading.get_ident()}.tmp")
         tmp.write_text(json.dumps(record, ensure_ascii=False))
         os.replace(tmp, p)
 

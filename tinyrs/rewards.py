@@ -170,6 +170,7 @@ def make_accuracy_reward(variant: str = "continuous", grounding: str = "intended
     def accuracy_reward(completions, answer_type, solution, question=None, image_path=None, **kwargs):
         grades = judgements.grades(completions, answer_type, question, image_path) if judgements else {}
         out: list[float | None] = []
+        judged = failed = 0
         last_grade = None  # the released code's leftover variable: the previous judged answer's grade
         for i, c in enumerate(completions):
             answer = answer_part(completion_text(c))
@@ -178,6 +179,7 @@ def make_accuracy_reward(variant: str = "continuous", grounding: str = "intended
                 out.append(shape_score(grounding_score(answer, solution[i], grounding == "released"), variant, 0.5))
             elif kind == OPEN:
                 score = grades.get(i) if answer else 0.0  # an empty answer: nothing to grade
+                judged, failed = judged + (i in grades), failed + (i in grades and score is None)
                 if i in grades and judge_failure == "released":
                     if score is None:
                         if last_grade is None:
@@ -190,6 +192,8 @@ def make_accuracy_reward(variant: str = "continuous", grounding: str = "intended
                 out.append(None if score is None else shape_score(score, variant, 0.7))
             else:
                 out.append(closed_score(answer, solution[i]))
+        if judged and "log_metric" in kwargs:  # TRL's hook: averaged over the step's batches and processes
+            kwargs["log_metric"]("judge/failed_fraction", failed / judged)
         return out
 
     accuracy_reward.__name__ = (f"accuracy_{variant}" + ("_released_grounding" if grounding == "released" else "")

@@ -106,6 +106,15 @@ def latest_run(stage: str, runs_root: str | Path | None = None, complete: bool =
     return runs[-1] if runs else None
 
 
+def unfinished_run(stage: str, runs_root: str | Path | None = None, arm: str | None = None) -> Path | None:
+    """The newest unfinished run of a stage trained as ablation arm `arm` (None: not as an arm), for --resume."""
+    d = stage_dir(stage, runs_root)
+    runs = sorted(p for p in d.glob("*-*") if p.is_dir() and (p / "run.json").exists() and not is_complete(p)) \
+        if d.exists() else []
+    runs = [r for r in runs if json.loads((r / "run.json").read_text()).get("arm") == arm]
+    return runs[-1] if runs else None
+
+
 def run_init(run: str | Path) -> Path:
     """The checkpoint a run started from (recorded in its run.json)."""
     return Path(json.loads((Path(run) / "run.json").read_text())["init"]["path"])

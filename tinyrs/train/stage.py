@@ -17,6 +17,7 @@ import resource
 import sys
 import time
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import torch
@@ -29,7 +30,8 @@ from ..data.vhm import read_appended, read_jsonl, read_training_file
 from ..model import load_model, load_processor, save_checkpoint
 from .callbacks import JsonlMetrics, metrics_problem
 from .recipes import FREEZABLE, load_recipe, trainer_config
-from .runs import fingerprint, latest_run, link_arm, mark_complete, new_run_dir, resolve_init, write_run_record
+from .runs import (fingerprint, latest_run, link_arm, mark_complete, new_run_dir, resolve_init, unfinished_run,
+                   write_run_record)
 
 VISION_TOWER = "model.visual."
 MERGER = "model.visual.merger."
@@ -127,13 +129,16 @@ def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _shared_run_dir(stage: str, runs_root, resume: bool) -> Path:
-    """Rank 0 picks (or creates) the run folder and broadcasts it to the other ranks."""
+def _shared_run_dir(stage: str, runs_root, resume: bool, timeout_s: int = 1800, arm: str | None = None) -> Path:
+    """Rank 0 picks (or creates) the run folder and broadcasts it to the other ranks; --resume takes the
+    newest unfinished run of the same ablation arm (arms of one stage may train at once). The process group
+    made here is the one accelerate and DeepSpeed then use (they make none of their own): it gets the Trainer's
+    `ddp_timeout`, not NCCL's 10 minutes (a rank waiting on another's judge calls or checkpoint write)."""
     run = None
     if _is_main():
-        run = latest_run(stage, runs_root, complete=False) if resume else None
+        run = unfinished_run(stage, runs_root, arm) if resume else None
         if resume and run is None:
-            raise FileNotFoundError(f"--resume: no unfinished run of stage {stage} in "
+            raise FileNotFoundError(f"--resume: no unfinished run of stage {stage}{f' (arm {arm})' if arm else ''} in "
                                     f"{Path(runs_root or paths.runs_dir()) / stage}")
         run = run or new_run_dir(stage, runs_root)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -142,7 +147,8 @@ def _shared_run_dir(stage: str, runs_root, resume: bool) -> Path:
         if not dist.is_initialized():  # accelerate / the Trainer reuse this process group
             if torch.cuda.is_available():  # NCCL's collectives use the current device: each rank its own GPU
                 torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+            dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo",
+                                    timeout=timedelta(seconds=timeout_s))
         shared = [str(run) if run else None]
         dist.broadcast_object_list(shared, src=0)
         run = Path(shared[0])
@@ -210,13 +216,13 @@ def run_stage(stage: str, config: str = "toy", init: str | None = None, override
     the same recipe, data and starting checkpoint is returned instead of training again. `mark_latest`
     False leaves runs/<stage>/latest alone (ablation arms: `latest` is the main chain's run); `arm`
     names the finished run as that ablation arm (runs/arms/<arm>)."""
-    run = _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progress, mark_latest)
+    run = _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progress, mark_latest, arm)
     if arm and _is_main():
         link_arm(run, arm, runs_root)
     return run
 
 
-def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progress, mark_latest) -> Path:
+def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progress, mark_latest, arm=None) -> Path:
     progress = sys.stderr.isatty() if progress is None else progress
     if not progress:  # checkpoint writes and dataset maps would otherwise print bars
         import datasets
@@ -239,7 +245,7 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     if reuse and not resume and (cached := find_cached(stage, key, runs_root)):
         print(f"stage {stage}: reusing finished run {cached} (same recipe, data and starting checkpoint)")
         return cached
-    run = _shared_run_dir(stage, runs_root, resume)
+    run = _shared_run_dir(stage, runs_root, resume, int((recipe.get("trainer") or {}).get("ddp_timeout", 1800)), arm)
     seed = int(recipe.get("seed", 0))
     fields = dict(recipe.get("trainer") or {})
     if recipe.get("released_optimizer"):
@@ -247,7 +253,7 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     args = trainer_config(recipe["kind"], run / "trainer", fields, seed=seed, disable_tqdm=not progress)
     if _is_main():
         write_run_record(run, stage, recipe, inputs, init_path, seed,
-                         {"cache_key": key, "train_entries": len(entries), "data_dir": str(data_dir)}, resume)
+                         {"cache_key": key, "train_entries": len(entries), "data_dir": str(data_dir), "arm": arm}, resume)
     t0 = time.time()
     img = recipe.get("image") or {}
     processor = load_processor(init_path, img.get("min_pixels"), img.get("max_pixels"))
