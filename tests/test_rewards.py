@@ -119,6 +119,36 @@ def test_released_judge_failure_reuses_the_previous_grade_or_crashes():
     assert binary(completions, **kwargs) == [1.0, 1.0, 0.0]
 
 
+def test_an_llm_judge_grades_a_batch_concurrently():
+    """A judge with an LLM client gets the batch's open answers at once (its `workers`), each grade on its row."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    class SlowJudge:
+        client = SimpleNamespace(settings=SimpleNamespace(workers=4))
+
+        def __init__(self):
+            self.lock, self.running, self.most = threading.Lock(), 0, 0
+
+        def score(self, question, answer, image):
+            with self.lock:
+                self.running += 1
+                self.most = max(self.most, self.running)
+            time.sleep(0.2)
+            with self.lock:
+                self.running -= 1
+            return {"a": 0.1, "b": 0.2, "c": 0.3, "d": None}[image]
+
+    completions = [conv(f"<reasoning>r</reasoning><answer>{a}</answer>") for a in ("Port.", "Yes.", "Ships.", "Pier.", "Sea.")]
+    kwargs = dict(answer_type=["open", "closed", "open", "open", "open"], solution=[""] * 5, question=["q"] * 5,
+                  image_path=["a", "x", "b", "c", "d"])
+    judge = SlowJudge()
+    t0 = time.time()
+    assert make_accuracy_reward(judge=judge)(completions, **kwargs) == [0.1, 0.0, 0.2, 0.3, None]
+    assert judge.most == 4 and time.time() - t0 < 0.6  # four calls at once, not 0.8 s one after another
+
+
 class ReplyingJudge:
     """An LLM judge's outcomes in turn: a grade, UNPARSABLE (a reply without a number) or a failed call."""
     def __init__(self, outcomes):

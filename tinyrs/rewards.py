@@ -22,6 +22,7 @@ without a number grades 0 there).
 from __future__ import annotations
 
 import re
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from .boxes import iou, parse_box
@@ -136,9 +137,19 @@ class BatchJudgements:
         texts = [answer_part(completion_text(c)) for c in completions]
         batch = (tuple(texts), tuple(answer_type), tuple(question or ()), tuple(map(str, image_path or ())))
         if batch != self._batch:
-            self._batch, self._grades = batch, {
-                i: self._grade(question[i] if question else "", t, image_path[i] if image_path else None)
-                for i, t in enumerate(texts) if answer_type[i] == OPEN and t}
+            rows = [i for i, t in enumerate(texts) if answer_type[i] == OPEN and t]
+            grade = lambda i: self._grade(question[i] if question else "", texts[i],  # noqa: E731
+                                          image_path[i] if image_path else None)
+            # an LLM judge's calls go out together (its client's `workers`), not one after another while the
+            # step (and, across ranks, every GPU) waits
+            client = getattr(self.judge, "client", None)
+            workers = min(len(rows), int(client.settings.workers)) if client is not None and rows else 1
+            if workers > 1:
+                with ThreadPoolExecutor(workers) as pool:
+                    found = list(pool.map(grade, rows))
+            else:
+                found = [grade(i) for i in rows]
+            self._batch, self._grades = batch, dict(zip(rows, found))
         return self._grades
 
 
