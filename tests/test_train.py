@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from conftest import training_copy
 from tinyrs.data.vhm import DataError
-from tinyrs.train.runs import latest_run
+from tinyrs.train.runs import latest_run, unfinished_run
 from tinyrs.train.stage import load_metrics, run_stage
 
 TINY = ["max_steps=2", "per_device_train_batch_size=4", "logging_steps=1", "save_steps=1"]
@@ -144,7 +144,7 @@ def test_resume_continues_an_interrupted_run(train_env, tmp_path):
     deadline = time.time() + 240
     run = None
     while time.time() < deadline:
-        run = latest_run("S", train_env["runs"], complete=False)
+        run = unfinished_run("S", train_env["runs"])
         if run is not None and any((run / "trainer").glob("checkpoint-6")):
             break
         time.sleep(0.2)
@@ -261,8 +261,6 @@ def test_a_resumed_run_logs_each_step_once(tmp_path):
 
 def test_resume_takes_the_unfinished_run_of_its_own_arm(tmp_path):
     """Arms of one stage train at once on a cluster (slurm/ablations.sh): resuming one must not pick another's."""
-    from tinyrs.train.runs import unfinished_run
-
     for name, record, done in (("20261130-100000-aaaa", {"arm": "PSR"}, False), ("20261130-110000-bbbb", {}, False),
                                ("20261130-120000-cccc", {"arm": "PSR"}, True)):
         (tmp_path / "R" / name).mkdir(parents=True)

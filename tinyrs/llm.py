@@ -331,6 +331,17 @@ class OpenAIJudge:
         return self.judgement(question, answer, image)[0]
 
 
+def judge_map(judge, grade: Callable, items: list) -> list:
+    """`grade(item)` for every item, in order: an LLM judge's calls go out together (its client's `workers`),
+    any other judge's one after another."""
+    client = getattr(judge, "client", None)
+    workers = min(len(items), int(client.settings.workers)) if client is not None else 1
+    if workers <= 1:
+        return [grade(x) for x in items]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(grade, items))
+
+
 def make_judge(cfg: dict, build_dir: str | Path | None = None, cache_dir: str | Path | None = None,
                prices: dict | None = None):
     """The judge a config asks for: backend 'openai' (any OpenAI-compatible model), 'rules' (the toy

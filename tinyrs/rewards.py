@@ -22,11 +22,10 @@ without a number grades 0 there).
 from __future__ import annotations
 
 import re
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
 from .boxes import iou, parse_box
-from .llm import UNPARSABLE
+from .llm import UNPARSABLE, judge_map
 
 FORMAT = re.compile(r"<reasoning>.*?</reasoning>\s*<answer>.*?</answer>", re.S)
 ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S)
@@ -140,16 +139,8 @@ class BatchJudgements:
             rows = [i for i, t in enumerate(texts) if answer_type[i] == OPEN and t]
             grade = lambda i: self._grade(question[i] if question else "", texts[i],  # noqa: E731
                                           image_path[i] if image_path else None)
-            # an LLM judge's calls go out together (its client's `workers`), not one after another while the
-            # step (and, across ranks, every GPU) waits
-            client = getattr(self.judge, "client", None)
-            workers = min(len(rows), int(client.settings.workers)) if client is not None and rows else 1
-            if workers > 1:
-                with ThreadPoolExecutor(workers) as pool:
-                    found = list(pool.map(grade, rows))
-            else:
-                found = [grade(i) for i in rows]
-            self._batch, self._grades = batch, dict(zip(rows, found))
+            # an LLM judge's calls go out together, not one after another while every rank's GPU waits
+            self._batch, self._grades = batch, dict(zip(rows, judge_map(self.judge, grade, rows)))
         return self._grades
 
 

@@ -113,8 +113,7 @@ def score_predictions(rows_by_file: dict[str, list[dict]], modes=MODES, judge=No
         grades = None
         if BY_FILE[f].metric == "judge" and judge is not None:
             path = Path(data_root or ".") / f
-            workers = judge.client.settings.workers if hasattr(judge, "client") else 1  # an LLM judge: concurrent
-            grades = judge_grades(judge, rows, lambda r: str(resolve_eval_image(r, path)), workers)
+            grades = judge_grades(judge, rows, lambda r: str(resolve_eval_image(r, path)))
         per[f] = {m: score_rows(rows, BY_FILE[f].metric, m, grades, BY_FILE[f].rule, ask) for m in modes}
     averages = {m: capability_averages({f: s[m] for f, s in per.items()}, benches) for m in modes}
     return {"benchmarks": per, "averages": averages}

@@ -210,17 +210,16 @@ def _score_grounding(rows: list[dict], mode: str, ask: str) -> dict:
             "by_size": {b: _rate(buckets[b]) for b in ("small", "medium", "large")}}
 
 
-def judge_grades(judge, rows: list[dict], image_of, workers: int = 1) -> list[float | None]:
+def judge_grades(judge, rows: list[dict], image_of) -> list[float | None]:
     """The judge's 0..1 grade of each row's final answer (an empty answer is 0, not sent); None where the
-    judgement failed. `image_of(row)` gives the image path the judge sees."""
-    from concurrent.futures import ThreadPoolExecutor
+    judgement failed. `image_of(row)` gives the image path the judge sees. An LLM judge grades rows at once."""
+    from ..llm import judge_map
 
     def grade(r):
         answer = extract_answer(r["prediction"], "strict")  # the same answer in both modes; cut-off reasoning: none
         return judge.score(r["question"], answer, image_of(r)) if answer else 0.0
 
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        return list(pool.map(grade, rows))
+    return judge_map(judge, grade, rows)
 
 
 def capability_averages(scores: dict[str, dict], benchmarks) -> dict[str, float | None]:

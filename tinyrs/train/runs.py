@@ -94,24 +94,28 @@ def is_complete(run: Path) -> bool:
     return (run / "complete.json").exists()
 
 
-def latest_run(stage: str, runs_root: str | Path | None = None, complete: bool = True) -> Path | None:
-    """The newest run of a stage that finished (complete=True) or did not (complete=False). For a finished
-    run, `runs/<stage>/latest` decides when it exists: an ablation arm's newer run is not the stage's latest."""
+def _stage_runs(stage: str, runs_root, complete: bool) -> list[Path]:
+    """A stage's run folders, oldest first, that finished (complete) or did not."""
+    d = stage_dir(stage, runs_root)
+    runs = sorted(p for p in d.glob("*-*") if p.is_dir() and (p / "run.json").exists()) if d.exists() else []
+    return [r for r in runs if is_complete(r) == complete]
+
+
+def latest_run(stage: str, runs_root: str | Path | None = None) -> Path | None:
+    """The newest finished run of a stage; `runs/<stage>/latest` decides when it exists: an ablation arm's
+    newer run is not the stage's latest."""
     d = stage_dir(stage, runs_root)
     link = d / "latest"
-    if complete and link.is_symlink() and is_complete(link.resolve()):
+    if link.is_symlink() and is_complete(link.resolve()):
         return d / os.readlink(link)
-    runs = sorted(p for p in d.glob("*-*") if p.is_dir() and (p / "run.json").exists()) if d.exists() else []
-    runs = [r for r in runs if is_complete(r) == complete]
+    runs = _stage_runs(stage, runs_root, complete=True)
     return runs[-1] if runs else None
 
 
 def unfinished_run(stage: str, runs_root: str | Path | None = None, arm: str | None = None) -> Path | None:
     """The newest unfinished run of a stage trained as ablation arm `arm` (None: not as an arm), for --resume."""
-    d = stage_dir(stage, runs_root)
-    runs = sorted(p for p in d.glob("*-*") if p.is_dir() and (p / "run.json").exists() and not is_complete(p)) \
-        if d.exists() else []
-    runs = [r for r in runs if json.loads((r / "run.json").read_text()).get("arm") == arm]
+    runs = [r for r in _stage_runs(stage, runs_root, complete=False)
+            if json.loads((r / "run.json").read_text()).get("arm") == arm]
     return runs[-1] if runs else None
 
 
