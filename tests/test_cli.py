@@ -140,7 +140,7 @@ def test_ctrl_c_is_one_line_that_says_how_to_go_on(monkeypatch, capsys):
     monkeypatch.setattr(cli, "cmd_train", interrupted)
     assert main(["train", "S"]) == 130
     err = capsys.readouterr().err
-    assert "interrupted: run the same command with --resume" in err and "Traceback" not in err
+    assert "interrupted: run the same command again to continue" in err and "Traceback" not in err
 
 
 def test_dry_run_checks_the_starting_checkpoint_as_a_run_would(tmp_path, capsys):

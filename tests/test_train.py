@@ -13,7 +13,7 @@ from safetensors.torch import load_file
 
 from conftest import training_copy
 from tinyrs.data.vhm import DataError
-from tinyrs.train.runs import latest_run, unfinished_run
+from tinyrs.train.runs import latest_run, new_run_dir, release, unfinished_runs
 from tinyrs.train.stage import load_metrics, run_stage
 
 TINY = ["max_steps=2", "per_device_train_batch_size=4", "logging_steps=1", "save_steps=1"]
@@ -48,6 +48,15 @@ def test_base_is_recorded_and_reused(train_env):
     again = run_stage("base", "toy", overrides=[f"data_dir={train_env['data']}", "generic.samples=48", *TINY],
                       runs_root=train_env["runs"], progress=False)
     assert again == base  # cached: the same recipe, build text and code
+
+
+def test_the_toy_base_refuses_a_distributed_launch(train_env, monkeypatch):
+    from tinyrs.config import ConfigError
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(ConfigError, match="the toy base trains in one process"):
+        run_stage("base", "toy", overrides=[f"data_dir={train_env['data']}", *TINY], runs_root=train_env["runs"],
+                  reuse=False, progress=False)
 
 
 def test_supervised_chain_P_S_C(train_env):
@@ -144,7 +153,7 @@ def test_resume_continues_an_interrupted_run(train_env, tmp_path):
     deadline = time.time() + 240
     run = None
     while time.time() < deadline:
-        run = unfinished_run("S", train_env["runs"])
+        run = next(iter(unfinished_runs("S", train_env["runs"])), None)
         if run is not None and any((run / "trainer").glob("checkpoint-6")):
             break
         time.sleep(0.2)
@@ -267,9 +276,60 @@ def test_resume_takes_the_unfinished_run_of_its_own_arm(tmp_path):
         (tmp_path / "R" / name / "run.json").write_text(json.dumps(record))
         if done:
             (tmp_path / "R" / name / "complete.json").write_text("{}")
-    assert unfinished_run("R", tmp_path, "PSR").name == "20261130-100000-aaaa"
-    assert unfinished_run("R", tmp_path).name == "20261130-110000-bbbb"  # not an arm (a run.json from before)
-    assert unfinished_run("R", tmp_path, "R") is None and unfinished_run("S", tmp_path) is None
+    assert [r.name for r in unfinished_runs("R", tmp_path, "PSR")] == ["20261130-100000-aaaa"]
+    assert [r.name for r in unfinished_runs("R", tmp_path)] == ["20261130-110000-bbbb"]  # not an arm (older run.json)
+    assert unfinished_runs("R", tmp_path, "R") == [] and unfinished_runs("S", tmp_path) == []
+
+
+def test_an_interrupted_run_is_continued_by_the_same_call(train_env, tmp_path, monkeypatch, capsys):
+    """Started again as it was (an interrupted tinyrs reproduce, ablations or notebook), a run goes on from its
+    last checkpoint instead of from step 0, and its wall time counts the session before the interruption."""
+    from tinyrs.train import stage as stage_module
+    from tinyrs.train.callbacks import RunClock
+
+    class Interrupted(RunClock):
+        def on_step_end(self, args, state, control, **kwargs):
+            if state.global_step == 3:
+                raise KeyboardInterrupt  # Ctrl-C after the checkpoint of step 2
+
+    def train():
+        return run_stage("S", "toy", init=str(train_env["base"] / "checkpoint"), runs_root=tmp_path, progress=False,
+                         overrides=[f"data_dir={train_env['data']}", *TINY, "max_steps=5", "save_steps=2"])
+
+    monkeypatch.setattr(stage_module, "RunClock", Interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train()
+    monkeypatch.undo()
+    [run] = unfinished_runs("S", tmp_path)
+    before = json.loads((run / "trainer" / "checkpoint-2" / "elapsed.json").read_text())["seconds"]
+    assert train() == run
+    out = capsys.readouterr().out
+    assert f"continuing the unfinished run {run}" in out and f"resuming {run} from checkpoint-2 (step 2)" in out
+    done = json.loads((run / "complete.json").read_text())
+    assert done["steps"] == 5 and done["seconds"] > before > 0
+    assert [m["step"] for m in load_metrics(run) if "loss" in m] == [1, 2, 3, 4, 5]
+    assert len(json.loads((run / "run.json").read_text())["resumed"]) == 1 and not (run / ".lock").exists()
+    again = run_stage("S", "toy", init=str(train_env["base"] / "checkpoint"), runs_root=tmp_path, progress=False,
+                      overrides=[f"data_dir={train_env['data']}", *TINY, "max_steps=5", "save_steps=2"], reuse=False)
+    assert again != run  # --force: a new run
+
+
+def test_a_run_in_training_is_not_taken_by_another_process(tmp_path):
+    """Two processes asked for the same run (two terminals, two array tasks): the second starts its own instead
+    of resuming the one being trained, and --resume says it is taken."""
+    run = new_run_dir("S", tmp_path)  # claimed by this process until release
+    (run / "run.json").write_text(json.dumps({"cache_key": "k"}))
+    assert unfinished_runs("S", tmp_path, key="k") == [run] and unfinished_runs("S", tmp_path, key="j") == []
+    other = ("import sys; from tinyrs.train.stage import _shared_run_dir; from tinyrs.config import ConfigError\n"
+             "print(_shared_run_dir('S', sys.argv[1], False, key='k'))\n"
+             "try: _shared_run_dir('S', sys.argv[1], True)\nexcept ConfigError as e: print(e)")
+    r = subprocess.run([sys.executable, "-c", other, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    lines = r.stdout.splitlines()
+    assert r.returncode == 0 and str(run) not in lines[0] and "(PosixPath(" in lines[0] and ", False)" in lines[0], r
+    assert lines[1] == f"--resume: {run} is being trained by another process now"
+    release(run)
+    r = subprocess.run([sys.executable, "-c", other, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert f"(PosixPath('{run}'), True)" in r.stdout.splitlines(), r  # let go (the process ended): continued
 
 
 def test_init_names_a_folder_a_stage_or_a_hub_id(tmp_path):

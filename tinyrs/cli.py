@@ -530,11 +530,11 @@ def main(argv: list[str] | None = None) -> int:
 
 # What a second run of an interrupted command does with the work already done.
 RESUME_HINTS = {
-    "train": "run the same command with --resume to continue from the last checkpoint",
+    "train": "run the same command again to continue from the last checkpoint",
     "think": "run the same command again: the captions made so far are in the journal and are not asked again",
     "eval": "run the same command again: finished predictions are kept and not generated again",
-    "reproduce": "run the same command again: finished runs and evaluations are reused",
-    "ablations": "run the same command again: finished runs and evaluations are reused",
+    "reproduce": "run the same command again: finished runs and evaluations are reused, cut-off ones continued",
+    "ablations": "run the same command again: finished runs and evaluations are reused, cut-off ones continued",
     "data": "run the same command again: the build starts over",
 }
 

@@ -6,7 +6,8 @@ The plan is `tinyrs/configs/<profile>/ablations.yaml`. Nodes of the main chain a
 03-07 made (found again by their cache key, not trained twice); the others never move a stage's
 `latest`. Independent nodes train at the same time in `workers` processes with one CPU thread each
 (on 2 cores, two one-thread runs finish sooner than two two-thread runs one after the other). A node
-whose run and predictions exist costs nothing, so an interrupted `tinyrs ablations` resumes.
+whose run and predictions exist costs nothing, and a run or evaluation cut off goes on from where it stopped
+(its last checkpoint, its last saved answer), so an interrupted `tinyrs ablations` resumes.
 """
 from __future__ import annotations
 

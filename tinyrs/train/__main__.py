@@ -12,9 +12,12 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--init", help="starting checkpoint: a folder, a stage name (its latest run) or a hub id")
     p.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override a recipe key or any trainer field, e.g. max_steps=30, reward_variant=binary")
-    p.add_argument("--resume", action="store_true", help="continue the stage's unfinished run from its last checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the stage's newest unfinished run from its last "
+                   "checkpoint (without --resume, an unfinished run of the same recipe, data and starting checkpoint "
+                   "is continued too)")
     p.add_argument("--dry-run", action="store_true", help="build on the meta device, check data, estimate, print launch")
-    p.add_argument("--force", action="store_true", help="train even if a finished run with the same inputs exists")
+    p.add_argument("--force", action="store_true",
+                   help="start a new run even if a finished or interrupted run with the same inputs exists")
     p.add_argument("--runs-root", help="folder of runs/<stage>/ (default: $TINYRS_RUNS or runs/)")
     p.add_argument("--arm", metavar="NAME", help="an ablation arm of tinyrs/configs/<profile>/ablations.yaml: name the run "
                    "runs/arms/NAME (later --init arm:NAME); an arm off the main chain does not become the stage's latest")

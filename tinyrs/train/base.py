@@ -8,6 +8,7 @@ with the same recipe and build text is reused: the base is made once.
 """
 from __future__ import annotations
 
+import os
 import resource
 import time
 from pathlib import Path
@@ -15,11 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from .. import paths
-from ..config import load_config
+from ..config import ConfigError, load_config
 from ..data.vhm import make_entry, read_json_list, read_jsonl, write_json
 from ..model import build_toy_model, image_processor, make_processor, save_checkpoint, toy_corpus, train_tokenizer
 from ..prompts import THINK_INSTRUCTION
 from ..world.generic import generic_samples
+from .callbacks import RunClock
 from .recipes import trainer_config
 from .runs import mark_complete, write_run_record
 
@@ -56,6 +58,9 @@ def run_base(recipe: dict, runs_root=None, resume: bool = False, reuse: bool = T
              mark_latest: bool = True) -> Path:
     from .stage import _shared_run_dir, build_trainer, cache_key, find_cached, resume_point
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # every rank would write the same generic data and run record
+        raise ConfigError("the toy base trains in one process (about a minute on 2 cores): run `tinyrs train base` "
+                          "without torchrun or accelerate launch")
     build_dir = Path(recipe.get("data_dir") or paths.data_dir("toy"))
     text_files = {n: str(build_dir / n) for n in ("pretrain.json", "instruct.json", "rl.json") if (build_dir / n).exists()}
     if not text_files:
@@ -65,7 +70,7 @@ def run_base(recipe: dict, runs_root=None, resume: bool = False, reuse: bool = T
     if reuse and not resume and (cached := find_cached("base", key, runs_root)):
         print(f"base: reusing finished run {cached} (same recipe and build text)")
         return cached
-    run = _shared_run_dir("base", runs_root, resume)
+    run, resume = _shared_run_dir("base", runs_root, resume, key=key if reuse else None)
     seed = int(recipe.get("seed", 0))
     g = recipe["generic"]
     generic_dir = run / "generic"
@@ -87,9 +92,10 @@ def run_base(recipe: dict, runs_root=None, resume: bool = False, reuse: bool = T
     model = build_toy_model(tokenizer, model_cfg["text"], model_cfg["vision"], seed=seed)
     trainer = build_trainer({**recipe, "kind": "sft"}, model, processor, args, entries, generic_dir / "images", None,
                             build_dir, run)
+    trainer.add_callback(clock := RunClock(t0))
     trainer.train(resume_from_checkpoint=resume_point(run) if resume else None)
     save_checkpoint(trainer.model, processor, run / "checkpoint")
-    mark_complete(run, {"steps": trainer.state.global_step, "seconds": round(time.time() - t0, 1),
+    mark_complete(run, {"steps": trainer.state.global_step, "seconds": clock.seconds(),
                         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)},
                   latest=mark_latest)
     return run

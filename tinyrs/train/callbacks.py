@@ -1,4 +1,4 @@
-"""Trainer callbacks: a metrics log on disk and a wall-clock budget."""
+"""Trainer callbacks: a metrics log on disk, a run's wall time over its sessions, and a wall-clock budget."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from ..data.vhm import read_appended, write_jsonl
+from ..data.vhm import read_appended, write_json, write_jsonl
 
 
 def metrics_problem(record) -> str | None:
@@ -38,6 +38,35 @@ class JsonlMetrics(TrainerCallback):
         if logs and state.is_world_process_zero:
             with open(self.path, "a") as f:
                 f.write(json.dumps({"step": state.global_step, "epoch": state.epoch, **logs}) + "\n")
+
+
+class RunClock(TrainerCallback):
+    """A run's wall time summed over its sessions. Each checkpoint records the seconds spent up to it
+    (elapsed.json); a resumed run goes on counting from the checkpoint it resumes from, so work lost after
+    that checkpoint, and done again, counts once. `start`: when this session began (before loading)."""
+
+    FILE = "elapsed.json"
+
+    def __init__(self, start: float):
+        self.start, self.before = start, 0.0
+
+    def seconds(self) -> float:
+        return round(self.before + time.time() - self.start, 1)
+
+    def _checkpoint(self, args, state) -> Path:
+        return Path(args.output_dir) / f"checkpoint-{state.global_step}"
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        recorded = self._checkpoint(args, state) / self.FILE
+        if state.global_step and recorded.exists():
+            try:
+                self.before = float(json.loads(recorded.read_text())["seconds"])
+            except (ValueError, KeyError, TypeError):  # a torn record: this session's time only
+                self.before = 0.0
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero and self._checkpoint(args, state).is_dir():
+            write_json(self._checkpoint(args, state) / self.FILE, {"seconds": self.seconds()})
 
 
 class TimeBudget(TrainerCallback):

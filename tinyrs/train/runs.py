@@ -3,6 +3,7 @@ package versions, seed and fingerprints of the data and the starting checkpoint.
 
     runs/S/20261126-183012-a1b2/
         run.json            what was run, on what, with what (written before training starts)
+        .lock               held by the process training the run (no other process resumes it meanwhile)
         metrics.jsonl       every log record of the trainer
         trainer/            TRL's intermediate checkpoints (what --resume continues from)
         checkpoint/         the final model + processor (HF format), the next stage's --init
@@ -11,6 +12,7 @@ package versions, seed and fingerprints of the data and the starting checkpoint.
 """
 from __future__ import annotations
 
+import fcntl
 import functools
 import hashlib
 import json
@@ -85,8 +87,10 @@ def stage_dir(stage: str, runs_root: str | Path | None = None) -> Path:
 
 
 def new_run_dir(stage: str, runs_root: str | Path | None = None) -> Path:
+    """A new run folder, claimed by this process (it has no run.json yet, so no one looks for it before)."""
     d = stage_dir(stage, runs_root) / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
     d.mkdir(parents=True, exist_ok=False)
+    claim(d)
     return d
 
 
@@ -112,11 +116,52 @@ def latest_run(stage: str, runs_root: str | Path | None = None) -> Path | None:
     return runs[-1] if runs else None
 
 
-def unfinished_run(stage: str, runs_root: str | Path | None = None, arm: str | None = None) -> Path | None:
-    """The newest unfinished run of a stage trained as ablation arm `arm` (None: not as an arm), for --resume."""
-    runs = [r for r in _stage_runs(stage, runs_root, complete=False)
-            if json.loads((r / "run.json").read_text()).get("arm") == arm]
-    return runs[-1] if runs else None
+def unfinished_runs(stage: str, runs_root: str | Path | None = None, arm: str | None = None,
+                    key: str | None = None) -> list[Path]:
+    """A stage's unfinished runs trained as ablation arm `arm` (None: not as an arm), newest first; with `key`,
+    only those made by the same recipe, data, starting checkpoint and code (run.json's cache_key)."""
+    def record(run: Path) -> dict:
+        try:
+            return json.loads((run / "run.json").read_text())
+        except (OSError, json.JSONDecodeError):
+            return {}
+
+    runs = [r for r in _stage_runs(stage, runs_root, complete=False) if (rec := record(r)).get("arm") == arm
+            and (key is None or rec.get("cache_key") == key)]
+    return runs[::-1]
+
+
+_CLAIMS: dict[Path, int] = {}
+
+
+def claim(run: Path) -> bool:
+    """Mark a run as trained by this process: an advisory lock on run/.lock, let go when the process ends,
+    however it ends (a kill too), so that no other process resumes the run meanwhile. False: another live
+    process holds it, or the run has finished. Where the file system has no locks, a claim always succeeds."""
+    run = Path(run).resolve()
+    if run in _CLAIMS:
+        return not is_complete(run)
+    fd = os.open(run / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    except OSError:  # no lock support (some network file systems): go on without one
+        pass
+    _CLAIMS[run] = fd
+    if is_complete(run):  # it finished between being listed and claimed: nothing to train
+        release(run)
+        return False
+    return True
+
+
+def release(run: Path) -> None:
+    """Let go of a run this process claimed (a finished run needs no claim: no one resumes it)."""
+    fd = _CLAIMS.pop(Path(run).resolve(), None)
+    if fd is not None:
+        (Path(run) / ".lock").unlink(missing_ok=True)
+        os.close(fd)
 
 
 def run_init(run: str | Path) -> Path:
@@ -235,6 +280,7 @@ def mark_complete(run: Path, summary: dict, latest: bool = True) -> None:
                                                              **summary}, default=str)))
     for ckpt in (run / "trainer").glob("checkpoint-*"):
         shutil.rmtree(ckpt, ignore_errors=True)
+    release(run)
     if not latest:
         return
     link = run.parent / "latest"

@@ -28,9 +28,9 @@ from ..data.balance import balance, balance_settings
 from ..data.build import image_root_of
 from ..data.vhm import read_appended, read_jsonl, read_training_file
 from ..model import load_model, load_processor, save_checkpoint
-from .callbacks import JsonlMetrics, metrics_problem
+from .callbacks import JsonlMetrics, RunClock, metrics_problem
 from .recipes import FREEZABLE, load_recipe, trainer_config
-from .runs import (fingerprint, latest_run, link_arm, mark_complete, new_run_dir, resolve_init, unfinished_run,
+from .runs import (claim, fingerprint, latest_run, link_arm, mark_complete, new_run_dir, resolve_init, unfinished_runs,
                    write_run_record)
 
 VISION_TOWER = "model.visual."
@@ -129,17 +129,31 @@ def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def _shared_run_dir(stage: str, runs_root, resume: bool, timeout_s: int = 1800, arm: str | None = None) -> Path:
-    """Rank 0 picks (or creates) the run folder and broadcasts it to the other ranks; --resume takes the
-    newest unfinished run of the same ablation arm (arms of one stage may train at once). The process group
-    made here is the one accelerate and DeepSpeed then use (they make none of their own): it gets the Trainer's
+def _shared_run_dir(stage: str, runs_root, resume: bool, timeout_s: int = 1800, arm: str | None = None,
+                    key: str | None = None) -> tuple[Path, bool]:
+    """Rank 0 picks (or creates) the run folder and tells the other ranks: (the folder, whether it resumes).
+    --resume takes the newest unfinished run of the same ablation arm (arms of one stage may train at once);
+    with a cache `key`, an unfinished run of the same recipe, data, starting checkpoint and code is continued
+    instead of started again (an interrupted `tinyrs ablations`, `reproduce` or notebook picks up where it
+    stopped). A run another live process is training is never taken (runs.claim). The process group made
+    here is the one accelerate and DeepSpeed then use (they make none of their own): it gets the Trainer's
     `ddp_timeout`, not NCCL's 10 minutes (a rank waiting on another's judge calls or checkpoint write)."""
     run = None
     if _is_main():
-        run = unfinished_run(stage, runs_root, arm) if resume else None
-        if resume and run is None:
-            raise FileNotFoundError(f"--resume: no unfinished run of stage {stage}{f' (arm {arm})' if arm else ''} in "
-                                    f"{Path(runs_root or paths.runs_dir()) / stage}")
+        where = f"stage {stage}{f' (arm {arm})' if arm else ''} in {Path(runs_root or paths.runs_dir()) / stage}"
+        if resume:
+            found = unfinished_runs(stage, runs_root, arm)
+            if not found:
+                raise FileNotFoundError(f"--resume: no unfinished run of {where}")
+            if not claim(found[0]):
+                raise ConfigError(f"--resume: {found[0]} is being trained by another process now")
+            run = found[0]
+        elif key is not None:
+            run = next((r for r in unfinished_runs(stage, runs_root, arm, key) if claim(r)), None)
+            if run is not None:
+                resume = True
+                print(f"stage {stage}: continuing the unfinished run {run} (same recipe, data and starting "
+                      "checkpoint; --force starts a new run)", flush=True)
         run = run or new_run_dir(stage, runs_root)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         import torch.distributed as dist
@@ -149,10 +163,10 @@ def _shared_run_dir(stage: str, runs_root, resume: bool, timeout_s: int = 1800, 
                 torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
             dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo",
                                     timeout=timedelta(seconds=timeout_s))
-        shared = [str(run) if run else None]
+        shared = [str(run) if run else None, resume]
         dist.broadcast_object_list(shared, src=0)
-        run = Path(shared[0])
-    return run
+        run, resume = Path(shared[0]), shared[1]
+    return run, resume
 
 
 # --- data --------------------------------------------------------------------------------------------
@@ -245,7 +259,8 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     if reuse and not resume and (cached := find_cached(stage, key, runs_root)):
         print(f"stage {stage}: reusing finished run {cached} (same recipe, data and starting checkpoint)")
         return cached
-    run = _shared_run_dir(stage, runs_root, resume, int((recipe.get("trainer") or {}).get("ddp_timeout", 1800)), arm)
+    run, resume = _shared_run_dir(stage, runs_root, resume, int((recipe.get("trainer") or {}).get("ddp_timeout", 1800)),
+                                  arm, key if reuse else None)
     seed = int(recipe.get("seed", 0))
     fields = dict(recipe.get("trainer") or {})
     if recipe.get("released_optimizer"):
@@ -263,6 +278,7 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     model = load_model(init_path, dtype="float32")
     trainable = apply_freeze(model, recipe.get("freeze"))
     trainer = build_trainer(recipe, model, processor, args, entries, image_root, meta, data_dir, run)
+    trainer.add_callback(clock := RunClock(t0))
     with warnings.catch_warnings():  # deprecation notices between TRL and transformers, not the user's concern
         warnings.simplefilter("ignore", FutureWarning)
         trainer.train(resume_from_checkpoint=resume_point(run) if resume else None)
@@ -273,7 +289,7 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     if trainer.accelerator.is_main_process:
         save_checkpoint(final, processor, run / "checkpoint", state_dict=weights)
         logs = [r for r in trainer.state.log_history if "train_runtime" not in r]
-        mark_complete(run, {"steps": trainer.state.global_step, "seconds": round(time.time() - t0, 1),
+        mark_complete(run, {"steps": trainer.state.global_step, "seconds": clock.seconds(),
                             "trainable_parameters": trainable, "last_log": logs[-1] if logs else {},
                             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)},
                       latest=mark_latest)
