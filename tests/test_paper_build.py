@@ -174,3 +174,12 @@ def test_equal_file_names_in_two_sources_are_two_images(fixtures_dir, tmp_path, 
     vhm.write_text(json.dumps([{**entries[0], "image": "."}]))
     with pytest.raises(DataError, match=r"entry 0: image path is a folder: .*UCM"):
         build_from_vhm(vhm, root, tmp_path / "out2", load_config("paper", "data"), progress=False)
+
+
+def test_the_readme_names_every_benchmark_file_a_paper_build_reads():
+    """A paper-profile user learns from the README what to name the benchmark files in --eval-root."""
+    from tinyrs.evaluation.benchmarks import ALL_EVAL_FILES
+    from tinyrs.paths import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert [f for f in ALL_EVAL_FILES if f"`{f}`" not in readme] == []
