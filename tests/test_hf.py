@@ -50,3 +50,23 @@ def test_every_answer_of_a_multi_turn_conversation_is_trained(tmp_path):
     ds = to_sft_dataset([e, single], tmp_path)
     assert [r["completion"][0]["content"][0]["text"] for r in ds] == ["yes", "2", "an image"]
     assert [len(r["prompt"]) for r in ds] == [1, 3, 1] and ds["id"][:2] == ["e1#1", "e1#3"]
+
+
+def test_stage_r_and_its_probes_prompt_alike(tmp_path):
+    """GRPO asks a multi-turn entry's last question alone (the system prompt first, the think instruction
+    after it); the reward probes of notebooks 05 and 07 ask exactly what training asks."""
+    from PIL import Image
+
+    from tinyrs.data.hf import grpo_prompt, to_grpo_dataset
+
+    Image.new("RGB", (32, 32)).save(tmp_path / "a.png")
+    e = {"id": "x", "image": "a.png", "conversations": [
+        {"from": "human", "value": "<image>\n{VQA} Is there a ship?"}, {"from": "gpt", "value": "yes"},
+        {"from": "human", "value": "{VQA} How many?"}, {"from": "gpt", "value": "2"}]}
+    p = grpo_prompt(e, "Think first.", "You are helpful.")
+    assert [m["role"] for m in p] == ["system", "user"]
+    assert p[1]["content"] == [{"type": "image"}, {"type": "text", "text": "{VQA} How many?\nThink first."}]
+    row = to_grpo_dataset([e], tmp_path, "Think first.", "You are helpful.")[0]
+    stored = [{**m, "content": [{k: v for k, v in c.items() if v is not None} for c in m["content"]]}
+              for m in row["prompt"]]  # Arrow gives every content part every field (None where unset)
+    assert stored == p and row["solution"] == "2"

@@ -69,6 +69,14 @@ def test_paper_build_stops_on_bad_input_or_skips_it(fixtures_dir, tmp_path):
     assert report["validation"][0]["valid"] == len(entries) - 1
 
 
+def test_an_empty_balance_section_takes_the_defaults(fixtures_dir, tmp_path):
+    vhm = tmp_path / "vhm.json"
+    vhm.write_text(json.dumps(vhm_entries()))
+    cfg = load_config("paper", "data", ["instruct.images=4", "rl.images=2", "balance=null"])
+    report = build_from_vhm(vhm, fixtures_dir, tmp_path / "o", cfg, progress=False)  # crashed after reading all
+    assert (report["balance"]["cap"], report["balance"]["target"]) == (5.0, "max")
+
+
 def test_paper_build_from_the_command_line(fixtures_dir, tmp_path, capsys):
     vhm = tmp_path / "vhm.json"
     vhm.write_text(json.dumps(vhm_entries()))

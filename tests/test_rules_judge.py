@@ -43,3 +43,10 @@ def test_rules_judge_interface(toy_build):
     with pytest.raises(LLMConfigError, match="unknown judge backend"):
         make_judge({"backend": "oracle"}, build_dir=toy_build)
     assert isinstance(make_judge({"backend": "openai", "base_url": "http://127.0.0.1:9/v1"}), OpenAIJudge)
+    # a profile's judge by its LLM config section (the evaluation, GRPO and the ablations all ask this way)
+    from tinyrs.config import ConfigError
+    from tinyrs.llm import profile_judge
+
+    assert isinstance(profile_judge("toy", build_dir=toy_build), RulesJudge)
+    with pytest.raises(ConfigError, match=r"the toy LLM config has no section 'judge3' \(tinyrs/configs/toy/llm.yaml\)"):
+        profile_judge("toy", "judge3", build_dir=toy_build)

@@ -145,13 +145,9 @@ def _modes(mode: str) -> tuple[str, ...]:
 
 def _judge(args, data_root: Path, cache_dir: Path | None):
     """The judge of open-ended answers, from the profile's LLM config (section --judge)."""
-    from .config import load_config, load_prices
-    from .llm import make_judge
+    from .llm import profile_judge
 
-    cfg = load_config(args.profile, "llm")
-    if args.judge not in cfg:
-        raise SystemExit(f"the {args.profile} LLM config has no section {args.judge!r} (tinyrs/configs/{args.profile}/llm.yaml)")
-    return make_judge(cfg[args.judge], build_dir=Path(data_root).parent, cache_dir=cache_dir, prices=load_prices())
+    return profile_judge(args.profile, args.judge, build_dir=Path(data_root).parent, cache_dir=cache_dir)
 
 
 def cmd_eval(args):

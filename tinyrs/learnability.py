@@ -9,12 +9,11 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
 from .config import load_config
 from .data.build import build_toy
 from .data.hf import to_sft_dataset
 from .data.vhm import read_json_list
+from .evaluation.benchmarks import BENCHMARKS
 from .evaluation.run import answer_benchmark
 from .evaluation.scoring import strict_match
 from .model import create_toy_checkpoint, load_model, load_processor
@@ -22,7 +21,7 @@ from .train.callbacks import JsonlMetrics, TimeBudget
 from .train.sft import sft_config, train_sft
 from .world import World
 
-CLS_FILES = ["cls_AID.json", "cls_METER_ML.json", "cls_NWPU_RESISC45.json", "cls_SIRI_WHU.json", "cls_WHU_RS19.json"]
+CLS_FILES = [b.file for b in BENCHMARKS if b.group == "CLS"]
 
 
 def _accuracy(model, processor, data_root, progress) -> dict[str, float]:
@@ -40,7 +39,6 @@ def classification_learnability(out_dir: str | Path, images: int = 3000, max_ste
 
     Returns (and writes to <out_dir>/learnability.json) accuracy per benchmark, chance level
     (1 / number of classes offered), steps and seconds trained."""
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     out_dir = Path(out_dir)
     evals = {f: {"source": src, "task": "CLS", "n": eval_n} for f, src in
              zip(CLS_FILES, ["AID", "METER-ML", "NWPU-RESISC45", "SIRI-WHU", "WHU-RS19"])}

@@ -342,6 +342,18 @@ def judge_map(judge, grade: Callable, items: list) -> list:
         return list(pool.map(grade, items))
 
 
+def profile_judge(profile: str, section: str = "judge", build_dir: str | Path | None = None,
+                  cache_dir: str | Path | None = None):
+    """The judge that section `section` of a profile's LLM config (tinyrs/configs/<profile>/llm.yaml) asks
+    for, with the price table its cost accounting uses."""
+    from .config import ConfigError, load_config, load_prices
+
+    cfg = load_config(profile, "llm")
+    if section not in cfg:
+        raise ConfigError(f"the {profile} LLM config has no section {section!r} (tinyrs/configs/{profile}/llm.yaml)")
+    return make_judge(cfg[section], build_dir=build_dir, cache_dir=cache_dir, prices=load_prices())
+
+
 def make_judge(cfg: dict, build_dir: str | Path | None = None, cache_dir: str | Path | None = None,
                prices: dict | None = None):
     """The judge a config asks for: backend 'openai' (any OpenAI-compatible model), 'rules' (the toy

@@ -71,6 +71,7 @@ def _processor_classes():
         """Qwen2VLProcessor with an image processor and a tokenizer only (no torchvision needed)."""
 
         def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
+            # kwargs: what the stock processor also takes (its video processor); this one has none
             self.image_token = getattr(tokenizer, "image_token", None) or "<|image_pad|>"
             self.video_token = getattr(tokenizer, "video_token", None) or "<|video_pad|>"
             self.image_token_id = tokenizer.convert_tokens_to_ids(self.image_token)

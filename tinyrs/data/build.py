@@ -15,7 +15,6 @@ import multiprocessing as mp
 import platform
 import signal
 import time
-from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -28,10 +27,10 @@ from ..config import ConfigError, is_whole
 from ..evaluation.benchmarks import ALL_EVAL_FILES
 from ..world import World
 from ..world.language import LHRS_TYPES, caption, make_qa
-from .balance import balance, balance_settings
+from .balance import balance, balance_settings, task_counts
 from .inspect import verify_disjoint
 from .vhm import (TASKS, DataError, ValidationReport, make_entry, make_eval_entry, read_eval_file, read_training_file,
-                  resolve_train_image, task_of, write_json, write_jsonl)
+                  resolve_train_image, write_json, write_jsonl)
 
 MAX_SCENE_ATTEMPTS = 12
 
@@ -245,7 +244,6 @@ def build_toy(cfg: dict, out: str | Path, workers: int | None = None, progress: 
     for split in ("pretrain", "instruct", "rl"):
         files[f"{split}.json"], meta = _training_entries(by_split.get(split, []))
         meta_rows += meta
-    bal = cfg.get("balance", {})
     files["instruct_balanced.json"], balance_report = balance(files["instruct.json"], cap, target, seed=cfg["seed"])
     for name, entries in files.items():
         write_json(out / name, entries)
@@ -266,9 +264,8 @@ def build_toy(cfg: dict, out: str | Path, workers: int | None = None, progress: 
         "profile": "toy", "tinyrs_version": __version__, "python": platform.python_version(),
         "seed": cfg["seed"], "image_root": "images", "eval_root": "eval",
         "files": {n: len(e) for n, e in files.items()}, "eval_files": eval_counts,
-        "images": len(results), "task_counts": {n: dict(Counter(task_of(e) for e in files[n]))
-                                                for n in ("instruct.json", "rl.json")},
-        "balance": {"cap": bal.get("cap", 5.0), "target": bal.get("target", "max"), "tasks": balance_report},
+        "images": len(results), "task_counts": {n: dict(task_counts(files[n])) for n in ("instruct.json", "rl.json")},
+        "balance": {"cap": cap, "target": target, "tasks": balance_report},
         "disjointness": disjoint, "seconds": {"render": round(t_render, 1)}, "workers": workers,
         "config": {k: v for k, v in cfg.items() if not k.startswith("_")},
     }
@@ -362,7 +359,6 @@ def build_from_vhm(vhm_json: str | Path, image_root: str | Path, out: str | Path
         pre, prep = read_training_file(pretrain_json, image_root, check_images, skip_invalid, progress)
         files["pretrain.json"] = pre
         validations.append(prep)
-    bal = cfg.get("balance", {})
     files["instruct_balanced.json"], balance_report = balance(instruct, cap, target, seed=cfg["seed"])
     out.mkdir(parents=True, exist_ok=True)
     (out / "build.json").unlink(missing_ok=True)  # written last: a build.json always describes the files beside it
@@ -384,8 +380,8 @@ def build_from_vhm(vhm_json: str | Path, image_root: str | Path, out: str | Path
         "eval_root": str(eval_root) if eval_root else None,
         "source": {"vhm_json": str(vhm_json), "pretrain_json": str(pretrain_json) if pretrain_json else None},
         "files": {n: len(e) for n, e in files.items()}, "eval_files": eval_counts,
-        "task_counts": {n: dict(Counter(task_of(e) for e in files[n])) for n in ("instruct.json", "rl.json")},
-        "balance": {"cap": bal.get("cap", 5.0), "target": bal.get("target", "max"), "tasks": balance_report},
+        "task_counts": {n: dict(task_counts(files[n])) for n in ("instruct.json", "rl.json")},
+        "balance": {"cap": cap, "target": target, "tasks": balance_report},
         "disjointness": disjoint, "duplicate_entries": duplicates,
         "validation": [{"file": v.file, "total": v.total, "valid": v.valid, "skipped": dict(v.skipped),
                         "examples": v.examples} for v in validations],

@@ -14,12 +14,18 @@ LIMITATIONS_TOY = """\
 - The images are synthetic: flat textures and simple silhouettes drawn by `tinyrs.world`, not
   photographs. Scores on them say whether a pipeline learns, not how a model does on real imagery.
 - The scene classes, object kinds, colours and sensors are a small closed set ({n_classes} scene
-  classes, 5 object kinds); the language is templated, so answers are short and regular.
+  classes, {n_kinds} object kinds); the language is templated, so answers are short and regular.
 - The toy benchmarks mirror the real ones in file format, task and relative resolution, not in
   difficulty or class names (the toy METER-ML, for example, has no methane-source classes)."""
 LIMITATIONS_PAPER = """\
 - Inherits the biases of VHM and its source datasets (mostly optical, mostly Chinese and US scenes).
 - Balancing replicates samples; it adds no new information and can over-fit rare tasks."""
+
+
+def _toy_limitations() -> str:
+    from ..world.spec import OBJECT_KINDS, SCENE_CLASSES
+
+    return LIMITATIONS_TOY.format(n_classes=len(SCENE_CLASSES), n_kinds=len(OBJECT_KINDS))
 
 
 def _size_category(n: int) -> str:
@@ -120,7 +126,7 @@ def training_card(out: Path, name: str, pretty: str, report: dict, purpose: str)
             "## Intended use\n\nTraining and testing the `tinyrs` pipeline (stages P, S, C, R of TinyRS-R1) "
             + ("end to end on a laptop. Not for measuring real remote-sensing ability." if toy else "at full scale.")
             + "\n\n## Limitations\n\n"
-            + (LIMITATIONS_TOY.format(n_classes=14) if toy else LIMITATIONS_PAPER) + "\n")
+            + (_toy_limitations() if toy else LIMITATIONS_PAPER) + "\n")
 
 
 def benchmarks_card(out: Path, report: dict) -> str:
@@ -150,7 +156,7 @@ def benchmarks_card(out: Path, report: dict) -> str:
             "ones (width x height, zoom = object scale):\n\n"
             + _table(res, ["file", "source", "image size", "zoom"])
             + "\n\n## Intended use\n\nRunning the real evaluation code path on the toy profile.\n\n## Limitations\n\n"
-            + LIMITATIONS_TOY.format(n_classes=14) + "\n")
+            + _toy_limitations() + "\n")
 
 
 def write_cards(out: Path, report: dict, cards_dir: str | Path | None = None) -> list[Path]:

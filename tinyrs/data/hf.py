@@ -93,22 +93,27 @@ def answer_type_of(entry: dict, meta: dict | None = None) -> str:
     return "closed"
 
 
+def grpo_prompt(entry: dict, instruction: str | None, system: str | None = None) -> list[dict]:
+    """Stage R's prompt for one VHM-RL entry: its last question alone, with the image and the instruction to
+    answer in <reasoning> and <answer> (None: without it), after the recipe's system prompt if any."""
+    from .think import last_turns
+
+    _, question, _ = last_turns(entry)
+    text = question.replace(IMAGE_TOKEN, "").strip() + (f"\n{instruction}" if instruction else "")
+    prompt = [{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []
+    return prompt + [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+
+
 def to_grpo_dataset(entries: list[dict], image_root: str | Path, instruction: str, system: str | None = None,
                     meta: dict | None = None):
     """A TRL GRPO dataset: prompts that ask for <reasoning> and <answer>, with each sample's answer type,
     truth (`solution`), question (for the judge) and image path (for the judge) as extra columns."""
     from datasets import Dataset
 
-    from .think import last_turns
-
     rows = {"prompt": [], "images": [], "answer_type": [], "solution": [], "question": [], "image_path": [], "id": []}
     for k, e in enumerate(entries):
-        _, question, _ = last_turns(e)
-        text = question.replace(IMAGE_TOKEN, "").strip()
-        prompt = [{"role": "system", "content": [{"type": "text", "text": system}]}] if system else []
-        prompt.append({"role": "user", "content": [{"type": "image"}, {"type": "text", "text": f"{text}\n{instruction}"}]})
         columns = reward_columns(e, image_root, meta)
-        rows["prompt"].append(prompt)
+        rows["prompt"].append(grpo_prompt(e, instruction, system))
         rows["images"].append([columns["image_path"]])
         for key, value in columns.items():
             rows[key].append(value)

@@ -2,8 +2,8 @@
 
 A teacher gets the image, the original question and the original answer (as metadata to
 explain, not to cite) and writes `<reasoning>...</reasoning><answer>...</answer>`. Every caption
-is validated (format, reasoning length, an answer that agrees with the original); rejects are
-retried up to `max_attempts` times, then dropped and counted. The output is VHM JSON again.
+is validated (format, reasoning length, an answer that agrees with the original); a caption is
+asked for up to `max_attempts` times in all, then dropped and counted. The output is VHM JSON again.
 
 Resumable: every finished entry (accepted or dropped) is appended to a journal and fsync'ed
 before the next; a run killed at any moment and started again skips what is journaled, so no

@@ -1,5 +1,5 @@
 """Running a model over one benchmark file: the prompts and the prediction rows every caller shares
-(quick scores during training, `tinyrs eval`, the probes, the evaluation benchmark)."""
+(quick scores after a stage, `tinyrs eval`, the probes, the evaluation benchmark)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -67,7 +67,7 @@ def answer_benchmark(model, processor, data_root: str | Path, file: str, limit: 
 def quick_scores(model, processor, data_root: str | Path, files: list[str] | None = None, limit: int | None = 60,
                  system: str | None = None, max_new_tokens: int = 64, progress: bool = False) -> dict[str, float]:
     """Strict scores on the toy benchmarks: accuracy (normalised exact match; grounding: IoU >= 0.5),
-    plus the mean grounding IoU. A quick look during training; `tinyrs eval` is the full protocol."""
+    plus the mean grounding IoU. A quick look after a stage (notebook 04); `tinyrs eval` is the full protocol."""
     from .benchmarks import EVAL_FILES
     from .scoring import score_rows
 

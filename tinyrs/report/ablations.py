@@ -4,8 +4,9 @@ summary the table notebooks read (`results/<profile>/arms.json`).
 
 The plan is `tinyrs/configs/<profile>/ablations.yaml`. Nodes of the main chain are the runs notebooks
 03-07 made (found again by their cache key, not trained twice); the others never move a stage's
-`latest`. Independent nodes train at the same time in `workers` processes with one CPU thread each
-(on 2 cores, two one-thread runs finish sooner than two two-thread runs one after the other). A node
+`latest`. Independent nodes train at the same time in `workers` processes that share the cores (on 2
+cores, one thread each while two run, both for a run alone: two one-thread runs finish sooner than two
+two-thread runs one after the other). A node
 whose run and predictions exist costs nothing, and a run or evaluation cut off goes on from where it stopped
 (its last checkpoint, its last saved answer), so an interrupted `tinyrs ablations` resumes.
 """
@@ -112,9 +113,8 @@ def train_node(plan: dict, name: str, parent_checkpoint: str | None, profile: st
 def node_job(plan: dict, name: str, parent_checkpoint: str | None, profile: str, data_dir: str, runs_root: str | None,
              results_dir: str, seed: int | None = None, threads: int = 1) -> dict:
     """Train and evaluate one node (run in a worker process, on `threads` CPU threads); returns its summary."""
-    from ..config import load_config
     from ..evaluation.harness import commonest_answer_scores, evaluate
-    from ..llm import make_judge
+    from ..llm import profile_judge
 
     _set_threads(threads)
     t0 = time.time()
@@ -133,7 +133,7 @@ def node_job(plan: dict, name: str, parent_checkpoint: str | None, profile: str,
     benchmarks = ev.get("benchmarks", ["all"])
     judge = None
     if "open" in benchmarks or "Open-ended" in benchmarks:
-        judge = make_judge(load_config(profile, "llm")["judge"], build_dir=data_dir, cache_dir=out / "judge_cache")
+        judge = profile_judge(profile, build_dir=data_dir, cache_dir=out / "judge_cache")
     scores = evaluate(checkpoint, Path(data_dir) / "eval", out, benchmarks, think=think,
                       max_new_tokens=int(ev["max_new_tokens"]), batch_size=int(ev.get("batch_size", 16)),
                       limit=int(ev["limit"]) or None, progress=False, judge=judge, overwrite=True)

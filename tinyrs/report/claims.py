@@ -1,7 +1,7 @@
 """The paper's claims about each table, checked on the paper's own numbers and on a reproduction.
 
-Each claim compares capability values of two rows (or more): `better(a, b, cap)` holds when row a's
-value is above row b's by more than `margin` points. A claim is checked twice: on the printed
+Each claim compares capability values of two rows (or more): `gain(a, b, cap)` holds when row a's
+value is above row b's by more than `margin` points (`loss` below, `same` within). A claim is checked twice: on the printed
 numbers (does the paper's text follow from its table?) and on the toy run's numbers (does the toy
 agree?). The result is a table of verdicts the notebooks print; nothing is asserted by hand.
 """

@@ -164,9 +164,10 @@ def plot_grounding_predictions(rows: list[dict], data_root: str | Path, n: int =
     rows: saved predictions of VG_DOIR_RSVG_test (with `size`); returns (figure, table rows)."""
     from ..boxes import iou, parse_pixel_box
     from ..data.vhm import resolve_eval_image
+    from ..evaluation.benchmarks import BY_NAME
     from ..evaluation.scoring import predicted_pixel_box
 
-    path = Path(data_root) / "VG_DOIR_RSVG_test.json"
+    path = Path(data_root) / BY_NAME["DIOR-RSVG"].file
     rows = rows[:n]
     nrows = max(1, -(-len(rows) // cols))
     fig, axes = plt.subplots(nrows, cols, figsize=(cols * scale, nrows * (scale + 0.5)), squeeze=False)

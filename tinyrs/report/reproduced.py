@@ -61,9 +61,7 @@ def claims_side_by_side(table: str, profile: str = "toy", results_dir=None) -> l
 def table5_rows(profile: str = "toy", results_dir=None) -> list[dict]:
     """The reproduced Table V: latency, throughput and weights per model, with the small model's scores."""
     import json
-    from pathlib import Path
 
-    from .. import paths
     from .tables import node_capabilities
 
     arms = load_arms(profile, results_dir)

@@ -37,9 +37,10 @@ def published_memory(model_id: str, context_tokens: int = 8192) -> dict:
 
 def speed_questions(data_root: str | Path, per_benchmark: int = 4) -> list[tuple[str, dict]]:
     """A fixed mix of questions: a few from each capability (classification, VQA, grounding, knowledge)."""
+    from ..evaluation.benchmarks import BY_NAME
     from ..evaluation.run import benchmark_entries
 
-    files = ["cls_AID.json", "RSVQA_LR-presence_RSVQA.json", "VG_DOIR_RSVG_test.json", "LHRS-Bench.json"]
+    files = [BY_NAME[name].file for name in ("AID", "LR-Presence", "DIOR-RSVG", "LHRS-Bench")]
     return [(f, e) for f in files for e in benchmark_entries(data_root, f, per_benchmark)[1]]
 
 

@@ -56,7 +56,8 @@ def reasoning_corpus(build_dir: Path, n: int = 600) -> list[str]:
 
 def run_base(recipe: dict, runs_root=None, resume: bool = False, reuse: bool = True, progress: bool = True,
              mark_latest: bool = True) -> Path:
-    from .stage import _shared_run_dir, build_trainer, cache_key, find_cached, resume_point
+    from .runs import finished_run
+    from .stage import _shared_run_dir, build_trainer, cache_key, resume_point
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # every rank would write the same generic data and run record
         raise ConfigError("the toy base trains in one process (about a minute on 2 cores): run `tinyrs train base` "
@@ -67,7 +68,7 @@ def run_base(recipe: dict, runs_root=None, resume: bool = False, reuse: bool = T
         raise FileNotFoundError(f"the toy base model's tokenizer learns from a toy build; none in {build_dir} "
                                 "(run `tinyrs data build` first)")
     key = cache_key(recipe, text_files, None)
-    if reuse and not resume and (cached := find_cached("base", key, runs_root)):
+    if reuse and not resume and (cached := finished_run("base", key, runs_root)):
         print(f"base: reusing finished run {cached} (same recipe and build text)")
         return cached
     run, resume = _shared_run_dir("base", runs_root, resume, key=key if reuse else None)

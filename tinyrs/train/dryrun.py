@@ -129,7 +129,7 @@ def dry_run(recipe: dict, train_args: list[str] | None = None) -> dict:
               redact(shlex.join(train_args or [stage, "--config", recipe.get("profile", "paper")])))
     return {"stage": stage, "kind": kind, "model_source": source, "init": init, "parameters": params,
             "train_file": str(train_file), "entries": report.valid, "entries_per_epoch": n,
-            "schema_problems": report.total - report.valid, "gpus": gpus, "nodes": nodes, "strategy": strategy,
+            "gpus": gpus, "nodes": nodes, "strategy": strategy,
             "global_batch": per_device * gpus * accum, "steps_per_epoch": steps,
             "memory_per_gpu": {k: round(v, 1) for k, v in mem.items()}, "launch": launch}
 

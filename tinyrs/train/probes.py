@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..data.build import image_root_of
-from ..data.hf import reward_columns, to_messages
+from ..data.hf import grpo_prompt, reward_columns
 from ..data.images import load_rgb
 from ..data.vhm import read_json_list, read_jsonl, resolve_train_image
 from ..evaluation.benchmarks import BY_NAME
@@ -57,19 +57,18 @@ def complete(model, processor, prompts, images, sample: bool, max_new_tokens: in
     return out
 
 
-def rl_prompts(build_dir: str | Path, n: int, instruction: bool = True, spread: bool = True):
-    """n VHM-RL samples as stage R prompts them (image, question, the think instruction): spread over
-    the file, which is grouped by task, or (spread=False) the first n."""
+def rl_prompts(build_dir: str | Path, n: int, instruction: bool = True, spread: bool = True,
+               system: str | None = None):
+    """n VHM-RL samples as stage R prompts them (`data.hf.grpo_prompt`: image, question, the think
+    instruction, the recipe's system prompt if any): spread over the file, which is grouped by task, or
+    (spread=False) the first n."""
     build_dir = Path(build_dir)
     root = image_root_of(build_dir)
     entries = read_json_list(build_dir / "rl.json")
     entries = entries[::max(1, len(entries) // n)][:n] if spread else entries[:n]
     prompts, images = [], []
     for e in entries:
-        prompt, _ = to_messages(e)
-        if instruction:
-            prompt[-1]["content"][-1]["text"] += f"\n{THINK_INSTRUCTION}"
-        prompts.append(prompt)
+        prompts.append(grpo_prompt(e, THINK_INSTRUCTION if instruction else None, system))
         images.append([load_rgb(resolve_train_image(e, root))])
     return entries, prompts, images
 

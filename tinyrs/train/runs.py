@@ -116,17 +116,26 @@ def latest_run(stage: str, runs_root: str | Path | None = None) -> Path | None:
     return runs[-1] if runs else None
 
 
+def _record(run: Path) -> dict:
+    """A run's run.json ({} where it cannot be read: such a run is nobody's match)."""
+    try:
+        return json.loads((run / "run.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def finished_run(stage: str, key: str, runs_root: str | Path | None = None) -> Path | None:
+    """The newest finished run of a stage made by the same recipe, data, starting checkpoint and code (run.json's
+    cache_key): what a new run of those would give, so it is reused instead."""
+    runs = [r for r in _stage_runs(stage, runs_root, complete=True) if _record(r).get("cache_key") == key]
+    return runs[-1] if runs else None
+
+
 def unfinished_runs(stage: str, runs_root: str | Path | None = None, arm: str | None = None,
                     key: str | None = None) -> list[Path]:
     """A stage's unfinished runs trained as ablation arm `arm` (None: not as an arm), newest first; with `key`,
     only those made by the same recipe, data, starting checkpoint and code (run.json's cache_key)."""
-    def record(run: Path) -> dict:
-        try:
-            return json.loads((run / "run.json").read_text())
-        except (OSError, json.JSONDecodeError):
-            return {}
-
-    runs = [r for r in _stage_runs(stage, runs_root, complete=False) if (rec := record(r)).get("arm") == arm
+    runs = [r for r in _stage_runs(stage, runs_root, complete=False) if (rec := _record(r)).get("arm") == arm
             and (key is None or rec.get("cache_key") == key)]
     return runs[::-1]
 
@@ -169,6 +178,15 @@ def run_init(run: str | Path) -> Path:
     return Path(json.loads((Path(run) / "run.json").read_text())["init"]["path"])
 
 
+def _point(link: Path, target: str) -> None:
+    """Make `link` a symlink to `target` in one step (a reader sees the old link or the new, never none)."""
+    tmp = link.parent / f".{link.name}.{os.getpid()}"
+    if tmp.is_symlink() or tmp.exists():
+        tmp.unlink()
+    tmp.symlink_to(target)
+    os.replace(tmp, link)
+
+
 ARMS = "arms"  # runs/arms/<name> -> the run of one ablation arm (tinyrs train --arm NAME, tinyrs ablations)
 
 
@@ -176,11 +194,8 @@ def link_arm(run: Path, name: str, runs_root: str | Path | None = None) -> Path:
     """Name a finished run as an ablation arm: runs/arms/<name> points at it."""
     d = Path(runs_root or runs_dir()) / ARMS
     d.mkdir(parents=True, exist_ok=True)
-    link, tmp = d / name, d / f".{name}.{os.getpid()}"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    tmp.symlink_to(os.path.relpath(run, d))
-    os.replace(tmp, link)
+    link = d / name
+    _point(link, os.path.relpath(run, d))
     return link
 
 
@@ -283,9 +298,4 @@ def mark_complete(run: Path, summary: dict, latest: bool = True) -> None:
     release(run)
     if not latest:
         return
-    link = run.parent / "latest"
-    tmp = run.parent / f".latest.{os.getpid()}"
-    if tmp.is_symlink() or tmp.exists():
-        tmp.unlink()
-    tmp.symlink_to(run.name)
-    os.replace(tmp, link)
+    _point(run.parent / "latest", run.name)

@@ -23,15 +23,15 @@ from pathlib import Path
 import torch
 
 from .. import paths
-from ..config import ConfigError, load_config
+from ..config import ConfigError
 from ..data.balance import balance, balance_settings
 from ..data.build import image_root_of
 from ..data.vhm import read_appended, read_jsonl, read_training_file
 from ..model import load_model, load_processor, save_checkpoint
 from .callbacks import JsonlMetrics, RunClock, metrics_problem
 from .recipes import FREEZABLE, load_recipe, trainer_config
-from .runs import (claim, fingerprint, latest_run, link_arm, mark_complete, new_run_dir, resolve_init, unfinished_runs,
-                   write_run_record)
+from .runs import (claim, finished_run, fingerprint, latest_run, link_arm, mark_complete, new_run_dir, resolve_init,
+                   unfinished_runs, write_run_record)
 
 VISION_TOWER = "model.visual."
 MERGER = "model.visual.merger."
@@ -110,8 +110,6 @@ class ResumeWeights:
         model = model if model is not None else self.model
         if self.is_fsdp_enabled or isinstance(model, PeftModel):
             return super()._load_from_checkpoint(resume_from_checkpoint, model)
-        from ..model import load_model
-
         saved = load_model(resume_from_checkpoint, dtype=next(model.parameters()).dtype)
         model.load_state_dict(saved.state_dict(), strict=True)
 
@@ -210,17 +208,6 @@ def cache_key(recipe: dict, inputs: dict[str, str], init: str | None) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def find_cached(stage: str, key: str, runs_root) -> Path | None:
-    root = Path(runs_root or paths.runs_dir()) / stage
-    for run in sorted(root.glob("*-*"), reverse=True):
-        try:
-            if (run / "complete.json").exists() and json.loads((run / "run.json").read_text()).get("cache_key") == key:
-                return run
-        except (OSError, json.JSONDecodeError):
-            continue
-    return None
-
-
 # --- running -----------------------------------------------------------------------------------------
 
 def run_stage(stage: str, config: str = "toy", init: str | None = None, overrides: list[str] | None = None,
@@ -256,7 +243,7 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     init_path = resolve_init(recipe.get("init"), runs_root)
     inputs = {"train_file": str(data_dir / recipe["train_file"])}
     key = cache_key(recipe, inputs, init_path)
-    if reuse and not resume and (cached := find_cached(stage, key, runs_root)):
+    if reuse and not resume and (cached := finished_run(stage, key, runs_root)):
         print(f"stage {stage}: reusing finished run {cached} (same recipe, data and starting checkpoint)")
         return cached
     run, resume = _shared_run_dir(stage, runs_root, resume, int((recipe.get("trainer") or {}).get("ddp_timeout", 1800)),
@@ -345,10 +332,13 @@ def build_trainer(recipe: dict, model, processor, args, entries, image_root, met
     common = dict(model=model, args=args, processing_class=processor, callbacks=callbacks,
                   peft_config=lora_config(recipe.get("lora")))
     if kind == "grpo":
+        from ..llm import profile_judge
         from ..prompts import THINK_INSTRUCTION
         from ..rewards import make_rewards
 
-        judge = stage_judge(recipe, data_dir, run)
+        # the judge of open-ended answers: the section the recipe's `judge` names in the profile's LLM config
+        judge = profile_judge(recipe.get("profile", "toy"), recipe.get("judge", "judge"), build_dir=data_dir,
+                              cache_dir=run / "judge_cache")
         rewards = make_rewards(recipe.get("rewards", ["format", "accuracy"]), variant=recipe.get("reward_variant", "continuous"),
                                grounding=recipe.get("grounding_reward", "intended"), judge=judge,
                                judge_failure=recipe.get("judge_failure", "skip"))
@@ -363,18 +353,6 @@ def build_trainer(recipe: dict, model, processor, args, entries, image_root, met
     if args.disable_tqdm:  # a quiet run logs to metrics.jsonl, not to stdout
         trainer.remove_callback(PrinterCallback)
     return trainer
-
-
-def stage_judge(recipe: dict, data_dir: Path, run: Path):
-    """The judge of open-ended answers for stage R, from the profile's LLM config."""
-    from ..config import load_prices
-    from ..llm import make_judge
-
-    section = recipe.get("judge", "judge")
-    cfg = load_config(recipe.get("profile", "toy"), "llm")
-    if section not in cfg:
-        raise ConfigError(f"judge: the {recipe.get('profile')} LLM config has no section {section!r}")
-    return make_judge(cfg[section], build_dir=data_dir, cache_dir=run / "judge_cache", prices=load_prices())
 
 
 def load_metrics(run: str | Path) -> list[dict]:

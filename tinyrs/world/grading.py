@@ -155,8 +155,6 @@ class OverlapJudge(RulesJudge):
 
 def damaged_answers(scene: Scene, truth: str) -> dict[str, str]:
     """A true answer and versions of it with one kind of error each, to show what the judge rewards."""
-    from .language import SCENE_PHRASES
-
     other = next(c for c in SCENE_CLASSES if c != scene.scene_class and not set(CLASS_WORDS[c]) & set(CLASS_WORDS[scene.scene_class]))
     absent = [k for k in OBJECTS if scene.count(k) == 0]
     variants = {"the true answer": truth,

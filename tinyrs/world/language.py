@@ -3,7 +3,7 @@ multiple-choice knowledge questions of the toy LHRS-Bench.
 
 Every question is generated from the scene's exact metadata, so every answer is true by
 construction. Each `QA` also carries the `evidence` it was derived from, which the rule-based
-CoT teacher and judge read later.
+CoT teacher reads later.
 """
 from __future__ import annotations
 

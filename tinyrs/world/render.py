@@ -153,8 +153,8 @@ def _lake(c: Canvas):
     c.layout["water"] = "a lake in the middle"
 
 
-def _coast(c: Canvas, sea_rgb, land):
-    """Water on one side of the image; returns the side and the land mask."""
+def _coast(c: Canvas, sea_rgb):
+    """Water on one side of the image; returns the side and the water mask."""
     rng = c.rng
     side = ["left", "right", "top", "bottom"][rng.integers(4)]
     water = c.side_mask(side, rng.uniform(0.32, 0.48))
@@ -180,7 +180,7 @@ def _beach(c: Canvas):
 def _harbor(c: Canvas):
     rng = c.rng
     c.paint(None, (150, 148, 142), PAVED, amp=14)
-    side, water = _coast(c, (35, 65, 100), PAVED)
+    side, water = _coast(c, (35, 65, 100))
     horizontal_piers = side in ("left", "right")  # piers run from the shore into the water
     n = rng.integers(1, 4)
     depth = (c.w if horizontal_piers else c.h)
