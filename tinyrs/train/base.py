@@ -23,7 +23,7 @@ from ..prompts import THINK_INSTRUCTION
 from ..world.generic import generic_samples
 from .callbacks import RunClock
 from .recipes import trainer_config
-from .runs import mark_complete, write_run_record
+from .runs import finished_run, mark_complete, write_run_record
 
 
 def write_generic_data(out: Path, n: int, seed: int, think_fraction: float) -> list[dict]:
@@ -56,7 +56,6 @@ def reasoning_corpus(build_dir: Path, n: int = 600) -> list[str]:
 
 def run_base(recipe: dict, runs_root=None, resume: bool = False, reuse: bool = True, progress: bool = True,
              mark_latest: bool = True) -> Path:
-    from .runs import finished_run
     from .stage import _shared_run_dir, build_trainer, cache_key, resume_point
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # every rank would write the same generic data and run record
