@@ -15,14 +15,13 @@ from PIL import Image, ImageDraw
 
 from ..boxes import format_box, to_normalized
 from ..prompts import THINK_INSTRUCTION
-from .language import article, at_position, join_words, number_word
+from .language import LETTERS, article, at_position, join_words, number_word
 from .spec import position_name
 
 SHAPES = ["circle", "square", "triangle", "diamond", "cross"]
 COLORS = {"red": (210, 40, 40), "green": (40, 170, 60), "blue": (40, 80, 210), "yellow": (235, 210, 40),
           "white": (245, 245, 245), "black": (20, 20, 20), "orange": (240, 140, 30), "purple": (140, 50, 170)}
 BACKGROUNDS = [(200, 200, 200), (120, 120, 120), (235, 225, 200), (60, 70, 90), (170, 200, 220)]
-LETTERS = "ABCD"
 
 
 def render_shapes(rng: np.random.Generator, width: int, height: int):

@@ -18,7 +18,7 @@ import re
 from pathlib import Path
 
 from ..data.vhm import read_jsonl
-from .language import NUMBER_WORDS, SCENE_PHRASES
+from .language import NUMBER_WORDS, SCENE_PHRASES, number_word
 from .scene import Scene
 from .spec import OBJECTS, SCENE_CLASSES
 
@@ -161,7 +161,7 @@ def damaged_answers(scene: Scene, truth: str) -> dict[str, str]:
                 "wrong scene": truth.replace(SCENE_PHRASES[scene.scene_class], SCENE_PHRASES[other])}
     for kind in scene.kinds_present():
         n = scene.count(kind)
-        wrong = NUMBER_WORDS[n + 2] if n + 2 < len(NUMBER_WORDS) else str(n + 2)
+        wrong = number_word(n + 2)
         damaged = re.sub(rf"\b{NUMBER_WORDS[n]} {OBJECTS[kind]['plural'] if n != 1 else kind}\b",
                          f"{wrong} {OBJECTS[kind]['plural']}", truth, count=1)
         if damaged != truth:
