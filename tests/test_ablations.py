@@ -118,8 +118,11 @@ def test_a_second_call_reuses_every_run_and_prediction(arms):
     from tinyrs.report.ablations import run_arms
 
     before = sorted(p.name for p in (arms["root"] / "runs").glob("*/*-*"))
+    answers = lambda: {p: p.stat().st_mtime_ns for p in (arms["root"] / "results").rglob("predictions/*.jsonl")}  # noqa: E731
+    written = answers()
     again = run_arms("toy", **arms["kw"])
     assert sorted(p.name for p in (arms["root"] / "runs").glob("*/*-*")) == before
+    assert written and answers() == written  # no prediction generated or written again
     assert {n: v["run"] for n, v in again["nodes"].items()} == {n: v["run"] for n, v in arms["first"]["nodes"].items()}
     assert {n: v.get("averages") for n, v in again["nodes"].items()} == \
         {n: v.get("averages") for n, v in arms["first"]["nodes"].items()}

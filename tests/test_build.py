@@ -13,7 +13,7 @@ from conftest import small_build_config
 from tinyrs.data.balance import balance, balance_factors
 from tinyrs.data.build import build_toy, image_root_of
 from tinyrs.data.inspect import verify_disjoint
-from tinyrs.data.vhm import DataError, read_eval_file, read_json_list, read_training_file, task_of
+from tinyrs.data.vhm import DataError, read_eval_file, read_json_list, read_training_file, resolve_train_image, task_of
 from tinyrs.evaluation.benchmarks import EVAL_FILES
 from tinyrs.paths import SHARED
 
@@ -71,17 +71,27 @@ def test_rl_is_disjoint_from_instruct_checked_from_files(toy_build):
 
 
 def test_disjointness_check_can_fail(toy_build, tmp_path):
-    """The check is real: copying an instruct entry into rl makes it fail."""
+    """The check is real: an instruct entry copied into rl, an evaluation image trained on, or an instruct image's
+    bytes under another name each make it fail."""
     import shutil
 
     for name in ["instruct.json", "rl.json", "pretrain.json"]:
         shutil.copy(toy_build / name, tmp_path / name)
     (tmp_path / "images").symlink_to(toy_build / "images")
     (tmp_path / "eval").symlink_to(toy_build / "eval")
-    rl = read_json_list(tmp_path / "rl.json") + read_json_list(tmp_path / "instruct.json")[:1]
-    (tmp_path / "rl.json").write_text(json.dumps(rl))
+    rl = read_json_list(tmp_path / "rl.json")
+    (tmp_path / "rl.json").write_text(json.dumps(rl + read_json_list(tmp_path / "instruct.json")[:1]))
     report = verify_disjoint(tmp_path)
     assert not report["disjoint"] and report["rl_vs_instruct"]["shared_files"] == 1
+    # a training entry on an evaluation image (a leak), and a byte copy of an instruct image under another name
+    eval_image = toy_build / "eval" / "cls_AID" / read_json_list(toy_build / "eval" / "cls_AID.json")[0]["image"]
+    first = read_json_list(tmp_path / "instruct.json")[0]
+    shutil.copy(resolve_train_image(first, toy_build / "images"), tmp_path / "copy.jpg")
+    for image, broken, what in ((eval_image, "train_vs_eval", "shared_files"),
+                                (tmp_path / "copy.jpg", "rl_vs_instruct", "shared_content")):
+        (tmp_path / "rl.json").write_text(json.dumps(rl + [{**first, "image": str(image)}]))
+        report = verify_disjoint(tmp_path)
+        assert not report["disjoint"] and report[broken][what] == 1, (image, report)
 
 
 def test_balancing_respects_the_cap_and_reports(toy_build):

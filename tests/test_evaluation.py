@@ -126,7 +126,8 @@ def test_eval_names_missing_files(toy_checkpoint, tmp_path):
         evaluate(toy_checkpoint, tmp_path, tmp_path / "out", ["AID"], progress=False)
 
 
-def test_predictions_of_another_model_are_never_mixed_in(toy_checkpoint, toy_build, tmp_path):
+def test_predictions_of_another_model_are_never_mixed_in(toy_checkpoint, toy_build, tmp_path, monkeypatch):
+    from tinyrs.evaluation.generate import TransformersEngine
     from tinyrs.model import untrained_twin
 
     out = tmp_path / "eval"
@@ -136,8 +137,12 @@ def test_predictions_of_another_model_are_never_mixed_in(toy_checkpoint, toy_bui
         evaluate(other, toy_build / "eval", out, ["AID"], max_new_tokens=4, limit=2, progress=False)
     with pytest.raises(ValueError, match="max_new_tokens"):
         evaluate(toy_checkpoint, toy_build / "eval", out, ["AID"], max_new_tokens=5, limit=2, progress=False)
+    asked, generate = [], TransformersEngine.generate
+    monkeypatch.setattr(TransformersEngine, "generate", lambda self, prompts, *a, **k: asked.append(len(prompts)) or
+                        generate(self, prompts, *a, **k))
     r = evaluate(other, toy_build / "eval", out, ["AID"], max_new_tokens=4, limit=2, progress=False, overwrite=True)
     assert json.loads((out / "eval.json").read_text())["model"] == str(other) and r["benchmarks"]
+    assert asked == [2]  # the other model answered both questions itself: none of the first model's answers kept
 
 
 def test_open_ended_qa_is_graded_by_the_judge(toy_checkpoint, toy_build, tmp_path):

@@ -70,3 +70,39 @@ def test_stage_r_and_its_probes_prompt_alike(tmp_path):
     stored = [{**m, "content": [{k: v for k, v in c.items() if v is not None} for c in m["content"]]}
               for m in row["prompt"]]  # Arrow gives every content part every field (None where unset)
     assert stored == p and row["solution"] == "2"
+
+
+def test_answer_types_of_real_vhm_entries():
+    """Without the toy build's qa_meta (real VHM data, the paper profile), the answer type that chooses the
+    reward comes from the entry: {VG} or a lone box -> grounding (IoU), a long {IT} answer -> open (judge),
+    everything else -> closed (exact match)."""
+    from tinyrs.data.hf import answer_type_of
+
+    def entry(question, answer):
+        return make_entry("a.jpg", "src", question, answer)
+
+    assert answer_type_of(entry("{VG} the red car", "[[10, 20, 30, 40]]")) == "grounding"
+    assert answer_type_of(entry("Where is the ship?", "[[1, 2, 3, 4]]")) == "grounding"
+    assert answer_type_of(entry("{IT} Describe the image.", "A harbour with three ships and a pier.")) == "open"
+    assert answer_type_of(entry("{IT} What is it?", "a harbour")) == "closed"  # short: exact match
+    assert answer_type_of(entry("{VQA} Is there a ship?", "yes")) == "closed"
+    assert answer_type_of(entry("{CLS} Classify the image.", "harbour")) == "closed"
+    meta = {"x": {"answer_type": "open"}}
+    assert answer_type_of({**entry("{VQA} Is there a ship?", "yes"), "id": "x"}, meta) == "open"  # toy: recorded
+
+
+def test_the_loss_falls_on_the_answer_only(toy_checkpoint, toy_build, tmp_path):
+    """What TRL's collator labels for a stage's SFT config: the answer and its end token, not the image or the question."""
+    from trl import SFTTrainer
+
+    from tinyrs.model import load_model, load_processor
+    from tinyrs.train.sft import sft_config
+
+    entries = read_json_list(toy_build / "instruct.json")[:3]
+    processor = load_processor(toy_checkpoint)
+    trainer = SFTTrainer(model=load_model(toy_checkpoint), args=sft_config(tmp_path / "out", max_steps=1),
+                         train_dataset=to_sft_dataset(entries, toy_build / "images"), processing_class=processor)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(3)])
+    for e, ids, labels in zip(entries, batch["input_ids"], batch["labels"]):
+        trained = processor.tokenizer.decode(ids[labels != -100])
+        assert trained.strip() == e["conversations"][-1]["value"] + "<|im_end|>", trained

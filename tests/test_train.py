@@ -85,7 +85,9 @@ def test_grpo_stage_logs_rewards_kl_and_lengths(train_env):
     assert logs and all(k in logs[0] for k in ("rewards/format_reward/mean", "rewards/accuracy_continuous/mean",
                                                "kl", "completions/mean_length"))
     record = json.loads((r / "run.json").read_text())
-    assert record["recipe"]["trainer"]["temperature"] == 1.0 and record["recipe"]["trainer"]["top_k"] == 50
+    # what the GRPOTrainer was built with (every field of its config), not only what the recipe asked for
+    assert record["trainer_args"]["temperature"] == 1.0 and record["trainer_args"]["top_k"] == 50
+    assert record["trainer_args"]["loss_type"] == "grpo" and record["trainer_args"]["num_generations"] == 4
 
 
 def test_zero_grpo_from_the_base_and_reward_variants(train_env):

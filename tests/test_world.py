@@ -113,7 +113,8 @@ def test_honesty_questions_about_absent_objects_say_so():
     rng = np.random.default_rng(0)
     answers = [make_qa(scene, rng, "IDK") for _ in range(40)]
     negatives = [qa for qa in answers if qa and qa.evidence.get("absent")]
-    assert negatives and all(qa.evidence["kind"] in absent and "no" in qa.answer.lower() for qa in negatives)
+    assert negatives and all(qa.evidence["kind"] in absent and f"there is no {qa.evidence['kind']} in the image"
+                             in qa.answer.lower() for qa in negatives)
 
 
 def test_referring_expressions_are_unique():

@@ -35,21 +35,21 @@ def _sha1(path: Path) -> str:
 
 def verify_disjoint(build_dir: str | Path, image_root: str | Path | None = None, eval_root: str | Path | None = None,
                     content: bool = True) -> dict:
-    """Checked from the files, not assumed: VHM-RL vs VHM-Instruct share no image (by resolved file and,
-    with `content`, by SHA-1 of the bytes; equal file names are counted too, for information), and no
-    training image is an evaluation image."""
+    """Checked from the files, not assumed: VHM-RL vs VHM-Instruct share no image (by resolved file, links
+    followed, and, with `content`, by SHA-1 of the bytes; equal file names are counted too, for information),
+    and no training image is an evaluation image."""
     build_dir = Path(build_dir)
     image_root = Path(image_root) if image_root else build_dir / "images"
     eval_root = Path(eval_root) if eval_root else build_dir / "eval"
     files = {}
     for name in TRAIN_SPLITS:
         if (build_dir / name).exists():
-            files[name] = {resolve_train_image(e, image_root) for e in read_json_list(build_dir / name)}
+            files[name] = {resolve_train_image(e, image_root).resolve() for e in read_json_list(build_dir / name)}
     evals = set()
     for name in ALL_EVAL_FILES:
         p = eval_root / name
         if p.exists():
-            evals |= {resolve_eval_image(e, p) for e in read_json_list(p)}
+            evals |= {resolve_eval_image(e, p).resolve() for e in read_json_list(p)}
     inst, rl = files.get("instruct.json", set()), files.get("rl.json", set())
     train = set().union(*files.values()) if files else set()
     report = {

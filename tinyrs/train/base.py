@@ -80,7 +80,8 @@ def run_base(recipe: dict, runs_root=None, resume: bool = False, reuse: bool = T
         entries = write_generic_data(generic_dir, int(g["samples"]), int(g.get("seed", 1)), float(g.get("think_fraction", 0.25)))
     args = trainer_config("base", run / "trainer", dict(recipe.get("trainer") or {}), seed=seed, disable_tqdm=not progress)
     write_run_record(run, "base", recipe, text_files, None, seed,
-                     {"cache_key": key, "train_entries": len(entries), "data_dir": str(build_dir)}, resume)
+                     {"cache_key": key, "train_entries": len(entries), "data_dir": str(build_dir)}, resume,
+                     trainer_args=args)
     t0 = time.time()
     model_cfg = load_config(recipe.get("model", "toy"), "model")
     corpus = toy_corpus(build_dir, extra=[t["value"].replace("<image>", "") for e in entries for t in e["conversations"]]

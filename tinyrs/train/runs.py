@@ -235,8 +235,9 @@ def resolve_init(init: str | None, runs_root: str | Path | None = None, flag: st
 
 
 def write_run_record(run: Path, stage: str, recipe: dict, inputs: dict[str, str], init: str | None,
-                     seed: int, extra: dict | None = None, resume: bool = False) -> dict:
-    """run.json, written before training starts. A resumed run keeps its first record (adding when and how it
+                     seed: int, extra: dict | None = None, resume: bool = False, trainer_args=None) -> dict:
+    """run.json, written before training starts: with `trainer_args`, the TRL config the trainer is built with,
+    every field (the library's defaults too). A resumed run keeps its first record (adding when and how it
     was resumed), and must be resumed with what it was started with: other settings would silently make a
     run that is neither."""
     record = {
@@ -246,6 +247,7 @@ def write_run_record(run: Path, stage: str, recipe: dict, inputs: dict[str, str]
         "inputs": {name: {"path": str(p), "sha256": fingerprint(p)} for name, p in inputs.items()},
         "init": {"path": init, "sha256": fingerprint(init) if init else None},
         **(extra or {}),
+        **({"trainer_args": redact_values(trainer_args.to_dict())} if trainer_args is not None else {}),
     }
     record = json.loads(json.dumps(record, default=str))
     path = run / "run.json"

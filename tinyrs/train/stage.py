@@ -255,7 +255,8 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     args = trainer_config(recipe["kind"], run / "trainer", fields, seed=seed, disable_tqdm=not progress)
     if _is_main():
         write_run_record(run, stage, recipe, inputs, init_path, seed,
-                         {"cache_key": key, "train_entries": len(entries), "data_dir": str(data_dir), "arm": arm}, resume)
+                         {"cache_key": key, "train_entries": len(entries), "data_dir": str(data_dir), "arm": arm}, resume,
+                         trainer_args=args)
     t0 = time.time()
     img = recipe.get("image") or {}
     processor = load_processor(init_path, img.get("min_pixels"), img.get("max_pixels"))
