@@ -8,14 +8,15 @@ import pytest
 from tinyrs.cli import build_parser, main
 
 COMMANDS = [["data"], ["data", "build"], ["data", "validate"], ["model"], ["model", "toy"], ["model", "info"],
-            ["learnability"], ["reproduce"], ["think"], ["ablations"], ["bench", "table5"], ["eval"], ["rescore"]]
+            ["learnability"], ["reproduce"], ["think"], ["ablations"], ["bench", "table5"], ["eval"], ["rescore"],
+            ["runs"]]
 
 
 def test_top_level_help_lists_subcommands():
     r = subprocess.run([sys.executable, "-m", "tinyrs.cli", "--help"], capture_output=True, text=True)
     assert r.returncode == 0
     listed = set(re.findall(r"^    (\w+)\s", r.stdout, re.M))  # the command column, not words of the description
-    assert listed == {"data", "model", "learnability", "think", "serve", "train", "eval", "rescore", "bench",
+    assert listed == {"data", "model", "learnability", "think", "serve", "train", "runs", "eval", "rescore", "bench",
                       "ablations", "reproduce"}
 
 

@@ -433,3 +433,44 @@ def test_a_failed_judgement_is_left_out_of_the_group_not_scored_0(train_env, tmp
         assert judge.calls == 4  # one judgement per completion, shared by both reward functions
     assert advantages[0.0][0] < -1  # graded 0 against three 0.8s: pushed down
     assert advantages[None][0] == 0.0  # failed: no signal, and not part of the others' baseline
+
+
+def test_tinyrs_runs_says_what_each_run_is(tmp_path, capsys):
+    """Finished, training now (another process holds it), interrupted with or without a checkpoint."""
+    from tinyrs.cli import main
+    from tinyrs.train.runs import runs_table
+
+    def run(stage, name, complete=None, checkpoint=None):
+        d = tmp_path / stage / name
+        (d / "trainer").mkdir(parents=True)
+        (d / "run.json").write_text(json.dumps({"stage": stage, "started": "2026-11-30T10:00:00", "arm": None}))
+        if complete:
+            (d / "complete.json").write_text(json.dumps(complete))
+        if checkpoint:
+            (d / "trainer" / f"checkpoint-{checkpoint}").mkdir()
+            (d / "trainer" / f"checkpoint-{checkpoint}" / "trainer_state.json").write_text("{}")
+            (d / "trainer" / f"checkpoint-{checkpoint}" / "elapsed.json").write_text('{"seconds": 12.5}')
+        return d
+
+    run("S", "20261130-100000-aaaa", complete={"steps": 10, "seconds": 30.0})
+    run("S", "20261130-110000-bbbb", checkpoint=4)
+    run("S", "20261130-120000-cccc")
+    held = run("R", "20261130-130000-dddd", checkpoint=2)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from tinyrs.train.runs import claim; "
+                               "print(claim(sys.argv[1]), flush=True); time.sleep(120)", str(held)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "True"
+        rows = {r["run"]: r for r in runs_table(tmp_path)}
+        assert rows["20261130-100000-aaaa"]["status"] == "finished" and rows["20261130-100000-aaaa"]["steps"] == 10
+        assert rows["20261130-110000-bbbb"]["status"] == "interrupted, continues from step 4"
+        assert rows["20261130-110000-bbbb"]["seconds"] == 12.5
+        assert rows["20261130-120000-cccc"]["status"] == "interrupted before its first checkpoint"
+        assert rows["20261130-130000-dddd"]["status"] == "training now"
+        assert [r["stage"] for r in runs_table(tmp_path, ["R"])] == ["R"]
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(["runs", "R", "--runs-root", str(tmp_path)]) == 0
+    assert "interrupted, continues from step 2" in capsys.readouterr().out  # the holder died: the claim went with it
+    assert main(["runs", "Q", "--runs-root", str(tmp_path)]) == 2

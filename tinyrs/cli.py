@@ -245,6 +245,18 @@ def cmd_train(args):
     run(args)
 
 
+def cmd_runs(args):
+    from .config import ConfigError
+    from .report.tables import text_table
+    from .train.recipes import STAGES
+    from .train.runs import runs_table
+
+    if unknown := [s for s in args.stages if s not in STAGES]:
+        raise ConfigError(f"unknown stage(s) {unknown}: use {', '.join(STAGES)}")
+    rows = runs_table(args.runs_root, args.stages or None)
+    print(text_table(rows, digits=1) if rows else "no runs yet")
+
+
 def cmd_reproduce(args):
     from .config import parse_override
     from .reproduce import reproduce
@@ -389,6 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
         "resolved config, commit, versions, seed, data and checkpoint fingerprints, metrics.jsonl). "
         "Also `python -m tinyrs.train`, e.g. under accelerate launch or torchrun."))
     tr.set_defaults(func=cmd_train)
+    ru = sub.add_parser("runs", help="list the training runs: finished, training now, or interrupted (and from where "
+                        "the same call continues)", description="The runs under runs/<stage>/, oldest first.")
+    ru.add_argument("stages", nargs="*", metavar="STAGE", help="only these stages (base, P, S, C, R; default: all)")
+    ru.add_argument("--runs-root", help="folder of runs/<stage>/ (default: $TINYRS_RUNS or runs/)")
+    ru.set_defaults(func=cmd_runs)
 
     ev = sub.add_parser("eval", help="evaluate a model on the benchmarks of Table I (resumable)",
                         description="Greedy, batched answers to the Table I benchmarks, prompted as the released harness "

@@ -173,6 +173,49 @@ def release(run: Path) -> None:
         os.close(fd)
 
 
+def _held_by_another(run: Path) -> bool:
+    """Whether another live process is training the run now (a probe of its claim, let go at once)."""
+    if Path(run).resolve() in _CLAIMS:
+        return False
+    if not claim(run):
+        return True
+    release(run)
+    return False
+
+
+def _last_checkpoint(run: Path) -> tuple[int, float | None]:
+    """(step, seconds spent up to it) of an unfinished run's newest checkpoint saved whole; (0, None) if none."""
+    steps = [int(p.name.split("-")[-1]) for p in (run / "trainer").glob("checkpoint-*")
+             if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").exists()]
+    if not steps:
+        return 0, None
+    elapsed = run / "trainer" / f"checkpoint-{max(steps)}" / "elapsed.json"
+    try:
+        return max(steps), float(json.loads(elapsed.read_text())["seconds"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return max(steps), None
+
+
+def runs_table(runs_root: str | Path | None = None, stages: list[str] | None = None) -> list[dict]:
+    """Every run of the chosen stages (default: all), oldest first: finished, training now (another process
+    holds it), or interrupted (what the same call would continue, from which step)."""
+    rows = []
+    for stage in stages or STAGES:
+        for run in _stage_runs(stage, runs_root, complete=True) + _stage_runs(stage, runs_root, complete=False):
+            record = _record(run)
+            if is_complete(run):
+                done = json.loads((run / "complete.json").read_text())
+                status, steps, seconds = "finished", done.get("steps"), done.get("seconds")
+            else:
+                steps, seconds = _last_checkpoint(run)
+                status = "training now" if _held_by_another(run) else \
+                    f"interrupted, continues from step {steps}" if steps else "interrupted before its first checkpoint"
+            rows.append({"stage": stage, "run": run.name, "arm": record.get("arm") or "", "status": status,
+                         "steps": steps, "seconds": seconds, "started": record.get("started", ""),
+                         "latest": "yes" if latest_run(stage, runs_root) == run else ""})
+    return sorted(rows, key=lambda r: (STAGES.index(r["stage"]), r["run"]))
+
+
 def run_init(run: str | Path) -> Path:
     """The checkpoint a run started from (recorded in its run.json)."""
     return Path(json.loads((Path(run) / "run.json").read_text())["init"]["path"])
