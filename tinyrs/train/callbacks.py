@@ -8,6 +8,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from ..data.vhm import read_appended, write_json, write_jsonl
+from .runs import ELAPSED, recorded_seconds
 
 
 def metrics_problem(record) -> str | None:
@@ -45,8 +46,6 @@ class RunClock(TrainerCallback):
     (elapsed.json); a resumed run goes on counting from the checkpoint it resumes from, so work lost after
     that checkpoint, and done again, counts once. `start`: when this session began (before loading)."""
 
-    FILE = "elapsed.json"
-
     def __init__(self, start: float):
         self.start, self.before = start, 0.0
 
@@ -57,16 +56,12 @@ class RunClock(TrainerCallback):
         return Path(args.output_dir) / f"checkpoint-{state.global_step}"
 
     def on_train_begin(self, args, state, control, **kwargs):
-        recorded = self._checkpoint(args, state) / self.FILE
-        if state.global_step and recorded.exists():
-            try:
-                self.before = float(json.loads(recorded.read_text())["seconds"])
-            except (ValueError, KeyError, TypeError):  # a torn record: this session's time only
-                self.before = 0.0
+        if state.global_step:  # resumed (none or a torn record: this session's time only)
+            self.before = recorded_seconds(self._checkpoint(args, state)) or 0.0
 
     def on_save(self, args, state, control, **kwargs):
         if state.is_world_process_zero and self._checkpoint(args, state).is_dir():
-            write_json(self._checkpoint(args, state) / self.FILE, {"seconds": self.seconds()})
+            write_json(self._checkpoint(args, state) / ELAPSED, {"seconds": self.seconds()})
 
 
 class TimeBudget(TrainerCallback):

@@ -98,11 +98,11 @@ def is_complete(run: Path) -> bool:
     return (run / "complete.json").exists()
 
 
-def _stage_runs(stage: str, runs_root, complete: bool) -> list[Path]:
-    """A stage's run folders, oldest first, that finished (complete) or did not."""
+def _stage_runs(stage: str, runs_root, complete: bool | None = None) -> list[Path]:
+    """A stage's run folders, oldest first, that finished (complete), did not (False), or all (None)."""
     d = stage_dir(stage, runs_root)
     runs = sorted(p for p in d.glob("*-*") if p.is_dir() and (p / "run.json").exists()) if d.exists() else []
-    return [r for r in runs if is_complete(r) == complete]
+    return [r for r in runs if complete is None or is_complete(r) == complete]
 
 
 def latest_run(stage: str, runs_root: str | Path | None = None) -> Path | None:
@@ -183,17 +183,24 @@ def _held_by_another(run: Path) -> bool:
     return False
 
 
-def _last_checkpoint(run: Path) -> tuple[int, float | None]:
-    """(step, seconds spent up to it) of an unfinished run's newest checkpoint saved whole; (0, None) if none."""
-    steps = [int(p.name.split("-")[-1]) for p in (run / "trainer").glob("checkpoint-*")
-             if p.name.split("-")[-1].isdigit() and (p / "trainer_state.json").exists()]
-    if not steps:
-        return 0, None
-    elapsed = run / "trainer" / f"checkpoint-{max(steps)}" / "elapsed.json"
+ELAPSED = "elapsed.json"  # in each Trainer checkpoint: the run's seconds up to it (callbacks.RunClock)
+
+
+def trainer_checkpoints(trainer_dir: Path) -> tuple[list[Path], list[Path]]:
+    """A run's Trainer checkpoints (checkpoint-N), oldest first: (saved whole, cut off while saving). The
+    Trainer writes trainer_state.json last, so a folder without it is a save a kill interrupted."""
+    found = sorted((p for p in Path(trainer_dir).glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]))
+    whole = [p for p in found if (p / "trainer_state.json").exists()]
+    return whole, [p for p in found if p not in whole]
+
+
+def recorded_seconds(checkpoint: Path) -> float | None:
+    """The run's seconds up to a checkpoint (its elapsed.json); None where it has none or a torn one."""
     try:
-        return max(steps), float(json.loads(elapsed.read_text())["seconds"])
+        return float(json.loads((Path(checkpoint) / ELAPSED).read_text())["seconds"])
     except (OSError, ValueError, KeyError, TypeError):
-        return max(steps), None
+        return None
 
 
 def runs_table(runs_root: str | Path | None = None, stages: list[str] | None = None) -> list[dict]:
@@ -201,19 +208,22 @@ def runs_table(runs_root: str | Path | None = None, stages: list[str] | None = N
     holds it), or interrupted (what the same call would continue, from which step)."""
     rows = []
     for stage in stages or STAGES:
-        for run in _stage_runs(stage, runs_root, complete=True) + _stage_runs(stage, runs_root, complete=False):
-            record = _record(run)
+        latest = latest_run(stage, runs_root)
+        for run in _stage_runs(stage, runs_root):
             if is_complete(run):
                 done = json.loads((run / "complete.json").read_text())
                 status, steps, seconds = "finished", done.get("steps"), done.get("seconds")
             else:
-                steps, seconds = _last_checkpoint(run)
+                whole, _ = trainer_checkpoints(run / "trainer")
+                last = whole[-1] if whole else None
+                steps, seconds = (int(last.name.split("-")[-1]), recorded_seconds(last)) if last else (0, None)
                 status = "training now" if _held_by_another(run) else \
                     f"interrupted, continues from step {steps}" if steps else "interrupted before its first checkpoint"
+            record = _record(run)
             rows.append({"stage": stage, "run": run.name, "arm": record.get("arm") or "", "status": status,
                          "steps": steps, "seconds": seconds, "started": record.get("started", ""),
-                         "latest": "yes" if latest_run(stage, runs_root) == run else ""})
-    return sorted(rows, key=lambda r: (STAGES.index(r["stage"]), r["run"]))
+                         "latest": "yes" if run == latest else ""})
+    return rows
 
 
 def run_init(run: str | Path) -> Path:

@@ -31,7 +31,7 @@ from ..model import load_model, load_processor, save_checkpoint
 from .callbacks import JsonlMetrics, RunClock, metrics_problem
 from .recipes import FREEZABLE, load_recipe, trainer_config
 from .runs import (claim, finished_run, fingerprint, latest_run, link_arm, mark_complete, new_run_dir, resolve_init,
-                   unfinished_runs, write_run_record)
+                   trainer_checkpoints, unfinished_runs, write_run_record)
 
 VISION_TOWER = "model.visual."
 MERGER = "model.visual.merger."
@@ -138,11 +138,11 @@ def _shared_run_dir(stage: str, runs_root, resume: bool, timeout_s: int = 1800, 
     `ddp_timeout`, not NCCL's 10 minutes (a rank waiting on another's judge calls or checkpoint write)."""
     run = None
     if _is_main():
-        where = f"stage {stage}{f' (arm {arm})' if arm else ''} in {Path(runs_root or paths.runs_dir()) / stage}"
         if resume:
             found = unfinished_runs(stage, runs_root, arm)
             if not found:
-                raise FileNotFoundError(f"--resume: no unfinished run of {where}")
+                raise FileNotFoundError(f"--resume: no unfinished run of stage {stage}{f' (arm {arm})' if arm else ''} "
+                                        f"in {Path(runs_root or paths.runs_dir()) / stage}")
             if not claim(found[0]):
                 raise ConfigError(f"--resume: {found[0]} is being trained by another process now")
             run = found[0]
@@ -255,8 +255,8 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     args = trainer_config(recipe["kind"], run / "trainer", fields, seed=seed, disable_tqdm=not progress)
     if _is_main():
         write_run_record(run, stage, recipe, inputs, init_path, seed,
-                         {"cache_key": key, "train_entries": len(entries), "data_dir": str(data_dir), "arm": arm}, resume,
-                         trainer_args=args)
+                         {"cache_key": key, "train_entries": len(entries), "data_dir": str(data_dir), "arm": arm},
+                         resume, trainer_args=args)
     t0 = time.time()
     img = recipe.get("image") or {}
     processor = load_processor(init_path, img.get("min_pixels"), img.get("max_pixels"))
@@ -311,14 +311,11 @@ def last_complete_checkpoint(trainer_dir: Path) -> str | None:
     folder without trainer_state.json; it is removed (on the main process) so resuming never reads it."""
     import shutil
 
-    found = sorted((p for p in trainer_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
-                   key=lambda p: int(p.name.split("-")[-1]))
-    complete = [p for p in found if (p / "trainer_state.json").exists()]
-    for p in found:
-        if p not in complete and _is_main():
-            print(f"removing {p}: its save was interrupted")
-            shutil.rmtree(p, ignore_errors=True)
-    return str(complete[-1]) if complete else None
+    whole, torn = trainer_checkpoints(trainer_dir)
+    for p in torn if _is_main() else []:
+        print(f"removing {p}: its save was interrupted")
+        shutil.rmtree(p, ignore_errors=True)
+    return str(whole[-1]) if whole else None
 
 
 def build_trainer(recipe: dict, model, processor, args, entries, image_root, meta, data_dir: Path, run: Path):
