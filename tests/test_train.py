@@ -202,6 +202,14 @@ def test_paper_dry_run_without_a_gpu(train_env, capsys):
     r = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert r["kind"] == "grpo" and r["memory_per_gpu"]["reference_model_gib"] > 0 and "--num_machines 4" in r["launch"]
     assert r["launch"].endswith("--arm PSR")  # an arm's run trained from this line is named as that arm
+    # TRL builds the reference model in the policy's dtype: bf16 inside DeepSpeed (ZeRO-3, sharded over 16 GPUs),
+    # the fp32 we load under DDP
+    params = r["parameters"]["total"]
+    assert abs(r["memory_per_gpu"]["reference_model_gib"] - 2 * params / r["gpus"] / 2**30) < 0.1
+    assert main(["train", "R", "--config", "paper", "--dry-run", "--set", f"data_dir={train_env['data']}",
+                 "--set", "strategy=ddp"]) == 0
+    ddp = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert abs(ddp["memory_per_gpu"]["reference_model_gib"] - 4 * params / 2**30) < 0.1
     assert main(["train", "R", "--config", "paper", "--dry-run", "--arm", "NOPE"]) == 2
     assert "--arm NOPE: not an arm of the plan" in capsys.readouterr().err
     # the 7B chain of Table V, from its published dimensions
@@ -216,6 +224,20 @@ def test_paper_dry_run_without_a_gpu(train_env, capsys):
     assert main(["train", "S", "--config", "paper", "--dry-run", "--set", f"data_dir={train_env['data']}",
                  "--set", "learnig_rate=1e-5"]) == 2
     assert "unknown SFTConfig field(s) ['learnig_rate']" in capsys.readouterr().err
+
+
+def test_paper_dry_run_counts_a_training_row_per_answer(train_env, tmp_path, capsys):
+    """The SFT dataset has a row per answer of a multi-turn conversation: the dry run's steps count those rows."""
+    from tinyrs.cli import main
+
+    entries = json.loads((train_env["data"] / "instruct_balanced.json").read_text())[:300]
+    turns = entries[0]["conversations"]
+    entries[0]["conversations"] = turns + [{"from": "human", "value": "And again?"}, dict(turns[-1])]
+    (tmp_path / "instruct_balanced.json").write_text(json.dumps(entries))
+    assert main(["train", "S", "--config", "paper", "--dry-run", "--set", f"data_dir={tmp_path}"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["entries"] == 300 and report["rows_per_epoch"] == 301
+    assert report["steps_per_epoch"] == 3  # 301 rows at a global batch of 128
 
 
 @pytest.mark.slow

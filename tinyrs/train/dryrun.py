@@ -8,8 +8,9 @@ steps per epoch and the launch command.
 Memory model (mixed-precision AdamW, per parameter): bf16 weights 2 B + bf16 gradients 2 B + fp32
 master weights 4 B + Adam moments 8 B = 16 B (DDP trains fp32 weights under bf16 autocast: fp32 weights
 4 B + gradients 4 B + moments 8 B, the same 16 B). DDP keeps all of it on every GPU; FSDP and ZeRO-3 shard
-it over the GPUs; ZeRO-3 with offload keeps master weights and moments in CPU memory. GRPO adds a
-frozen bf16 reference model. Activations are estimated with activation checkpointing: the layer inputs
+it over the GPUs; ZeRO-3 with offload keeps master weights and moments in CPU memory. GRPO adds the
+frozen reference model, which TRL builds in the policy's dtype: fp32 under DDP and FSDP (we load fp32 weights),
+bf16 once DeepSpeed's bf16 engine holds it. Activations are estimated with activation checkpointing: the layer inputs
 (2 B x hidden x tokens x layers) plus one layer's working set (~34 B x hidden x tokens). The result is a
 planning estimate, not a measurement.
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from .. import paths
 from ..config import CONFIGS
+from ..data.hf import answer_turns
 from ..data.vhm import read_training_file
 from ..model import PUBLISHED, QWEN2VL_2B, QWEN2VL_7B, count_parameters
 from ..redact import redact
@@ -68,12 +70,15 @@ def memory_estimate(params: int, strategy: str, gpus: int, tokens_per_gpu: int, 
     large as the rest: bf16 plus the fp32 copy the SFT loss takes, 6 bytes each; GRPO's temperature-scaled bf16
     copy, 4). A lower bound: the generation KV cache, temporary buffers and the allocator's slack come on top."""
     n = max(1, gpus)
-    # ZeRO-3 with offload (the paper's setting): only bf16 weight and gradient shards stay on the GPU
+    # ZeRO-3 with offload (the paper's setting) moves master weights and moments to CPU memory; the bf16 weight
+    # and gradient shards are counted as if on the GPU (zero3.yaml offloads the weight shards too, so this
+    # overstates by at most 2 B per parameter / n, while a layer's gathered weights come on top)
     states = {"ddp": 16 * params, "fsdp": 16 * params / n, "zero3": 4 * params / n}
     if strategy not in states:
         raise ValueError(f"unknown strategy {strategy!r}: use ddp, fsdp or zero3")
     model_states = states[strategy]
-    reference = (2 * params if strategy == "ddp" else 2 * params / n) if grpo else 0
+    # the reference model in the policy's dtype (TRL): fp32 under DDP / FSDP, bf16 inside DeepSpeed's engine
+    reference = {"ddp": 4 * params, "fsdp": 4 * params / n, "zero3": 2 * params / n}[strategy] if grpo else 0
     activations = 2 * hidden * tokens_per_gpu * layers + 34 * hidden * tokens_per_gpu
     vision = 2 * vision_hidden * vision_tokens * vision_layers + 34 * vision_hidden * vision_tokens
     logits = (4 if grpo else 6) * logit_tokens * vocab
@@ -102,21 +107,23 @@ def dry_run(recipe: dict, train_args: list[str] | None = None) -> dict:
     t = recipe.get("trainer", {})
     gpus, nodes = int(recipe.get("gpus", 1)), int(recipe.get("nodes", 1))
     per_device, accum = int(t.get("per_device_train_batch_size", 8)), int(t.get("gradient_accumulation_steps", 1))
-    n = len(entries)
     if recipe.get("balance"):
         from ..data.balance import balance, balance_settings
 
-        n = len(balance(entries, *balance_settings(recipe["balance"], "recipe"))[0])
+        entries = balance(entries, *balance_settings(recipe["balance"], "recipe"))[0]
     max_pixels = (recipe.get("image") or {}).get("max_pixels", 1003520)
+    prompt_tokens = max_pixels // (28 * 28) + 256  # the image's tokens at the pixel limit, and the text
     if kind == "grpo":
+        n = len(entries)  # one prompt per entry: its last question
         prompts_per_step = per_device * gpus * accum / int(t.get("num_generations", 4))
         steps = math.ceil(n / prompts_per_step)
         completion = int(t.get("max_completion_length", 512))
-        tokens = per_device * (completion + 600)
+        tokens = per_device * (completion + prompt_tokens)
         logit_tokens = per_device * completion  # TRL asks the model for the completion's logits only
     else:
+        n = sum(len(answer_turns(e)) for e in entries)  # the SFT dataset has one row per answer of a conversation
         steps = math.ceil(n / (per_device * gpus * accum))
-        tokens = logit_tokens = per_device * (max_pixels // (28 * 28) + 256)
+        tokens = logit_tokens = per_device * prompt_tokens
     text, vision = config.text_config, config.vision_config
     mem = memory_estimate(params["total"], recipe.get("strategy", "ddp"), gpus, tokens, text.hidden_size,
                           text.num_hidden_layers, kind == "grpo", logit_tokens, text.vocab_size,
@@ -128,7 +135,7 @@ def dry_run(recipe: dict, train_args: list[str] | None = None) -> dict:
                if nodes > 1 else "") + " -m tinyrs.train " +
               redact(shlex.join(train_args or [stage, "--config", recipe.get("profile", "paper")])))
     return {"stage": stage, "kind": kind, "model_source": source, "init": init, "parameters": params,
-            "train_file": str(train_file), "entries": report.valid, "entries_per_epoch": n,
+            "train_file": str(train_file), "entries": report.valid, "rows_per_epoch": n,
             "gpus": gpus, "nodes": nodes, "strategy": strategy,
             "global_batch": per_device * gpus * accum, "steps_per_epoch": steps,
             "memory_per_gpu": {k: round(v, 1) for k, v in mem.items()}, "launch": launch}
@@ -139,7 +146,8 @@ def format_dry_run(r: dict) -> str:
     return "\n".join([
         f"stage {r['stage']} ({r['kind']}), starting from {r['init']} ({r['model_source']})",
         f"parameters: {p['total'] / 1e9:.3f} B total (vision {p['vision'] / 1e6:.0f} M, language {p['language'] / 1e6:.0f} M)",
-        f"data: {r['train_file']}: {r['entries']} entries, schema ok ({r['entries_per_epoch']} per epoch after balancing)",
+        f"data: {r['train_file']}: {r['entries']} entries, schema ok ({r['rows_per_epoch']} "
+        f"{'prompts' if r['kind'] == 'grpo' else 'training rows, one per answer,'} per epoch after balancing)",
         f"batch: global {r['global_batch']} on {r['gpus']} GPU(s) / {r['nodes']} node(s) -> {r['steps_per_epoch']} steps per epoch",
         f"memory per GPU ({r['strategy']}): at least {m['total_gib']} GiB = model states {m['model_states_gib']} + "
         f"reference {m['reference_model_gib']} + activations {m['activations_gib']} + vision tower "
