@@ -23,7 +23,7 @@ def copy_build(src, dst):
 
 @pytest.mark.slow
 def test_canary_key_never_leaks(toy_build, tmp_path, monkeypatch):
-    canary = f"sk-canary-{uuid.uuid4().hex}"
+    canary = f"canary{uuid.uuid4().hex}"  # shaped like no known key: only the client's own masking can hide it
     monkeypatch.setenv("OPENAI_API_KEY", canary)
     build = tmp_path / "build"
     copy_build(toy_build, build)
@@ -65,17 +65,22 @@ def test_keys_typed_into_options_are_refused_or_masked(tmp_path, monkeypatch):
 
     canary = "SECRET" + uuid.uuid4().hex[:12]
     for text in (f"sk-{canary}", f"hf_{canary}{canary}", f"http://user:{canary}@127.0.0.1:9/v1", f"Basic {canary}==",
-                 f"Bearer {canary}", f"teacher.api_key={canary}", f"hub_token: '{canary}'"):
+                 f"Bearer {canary}", f"teacher.api_key={canary}", f"hub_token: '{canary}'",
+                 f"Authorization: Token {canary}", f"x-api-key: {canary}", f"api-key={canary}",
+                 f"https://gateway/v1?key={canary}&v=2", f"password: 'p,{canary}'", f'{{"api_key": "x {canary}"}}'):
         assert canary not in redact(text), text
+    assert redact(f"--set 'model_init_kwargs={{token: {canary}}}'") == "--set 'model_init_kwargs={token: ***}'"
     assert redact("api_key_env=OPENAI_API_KEY max_tokens: 1024 https://api.openai.com/v1") == \
         "api_key_env=OPENAI_API_KEY max_tokens: 1024 https://api.openai.com/v1"  # nothing else is touched
     assert redact("/scratch/hf_models/Qwen2-VL-2B-Instruct") == "/scratch/hf_models/Qwen2-VL-2B-Instruct"
 
     with pytest.raises(LLMConfigError, match="base_url carries credentials") as e:  # httpx would send it as Basic
         LLMClient(LLMSettings(base_url=f"http://user:{canary}@127.0.0.1:9/v1"))
+    with pytest.raises(LLMConfigError, match="base_url carries credentials") as e1:  # written to caches and reports
+        LLMClient(LLMSettings(base_url=f"http://127.0.0.1:9/v1?api_key={canary}"))
     with pytest.raises(LLMConfigError, match="the \\*name\\* of the environment variable") as e2:
         LLMClient(LLMSettings(base_url="http://127.0.0.1:9/v1", api_key_env=f"sk-{canary}"))
-    assert canary not in str(e.value) + str(e2.value)
+    assert canary not in str(e.value) + str(e1.value) + str(e2.value)
 
     cli = [sys.executable, "-m", "tinyrs.cli"]
     for args in (["think", "--in", "x.json", "--out", "y.json", "--set", f"teacher.api_key=sk-{canary}"],
@@ -93,4 +98,9 @@ def test_keys_typed_into_options_are_refused_or_masked(tmp_path, monkeypatch):
     record = write_run_record(tmp_path, "S", {"run_name": f"sk-proj-{canary}", "trainer": {"x": [f"hf_{canary * 2}"]}},
                               {}, "/scratch/hf_models/ckpt", 0)  # the resolved recipe is masked too, not paths
     assert record["init"]["path"] == "/scratch/hf_models/ckpt"
+    # a field named like a credential is masked whatever its value looks like; fields that only sound alike are kept
+    (tmp_path / "r2").mkdir()
+    record = write_run_record(tmp_path / "r2", "S", {"trainer": {"model_init_kwargs": {"token": canary}, "eos_token": "<e>",
+                                                          "max_tokens": 8}}, {}, None, 0)
+    assert record["recipe"]["trainer"] == {"model_init_kwargs": {"token": "***"}, "eos_token": "<e>", "max_tokens": 8}
     assert canary not in json.dumps(record) + (tmp_path / "run.json").read_text()

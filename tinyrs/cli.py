@@ -175,6 +175,7 @@ def _print_judge_usage(judge) -> None:
 
 
 def cmd_rescore(args):
+    from .data.vhm import write_json
     from .evaluation.benchmarks import OPEN_ENDED
     from .evaluation.harness import predictions_folder, recorded_data_root, rescore, scores_table
     from .report.tables import text_table
@@ -190,7 +191,7 @@ def cmd_rescore(args):
         print(f"warning: {r['unfinished']}", file=sys.stderr)
     _print_judge_usage(judge)
     if args.out:
-        Path(args.out).write_text(json.dumps(r, indent=1))
+        write_json(args.out, r)
 
 
 def cmd_bench_eval(args):

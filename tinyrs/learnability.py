@@ -5,14 +5,13 @@ This is the foundation's sanity check: if a model cannot learn the world's scene
 its images, no later stage can mean anything on the toy profile."""
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 from .config import load_config
 from .data.build import build_toy
 from .data.hf import to_sft_dataset
-from .data.vhm import read_json_list
+from .data.vhm import read_json_list, write_json
 from .evaluation.benchmarks import BENCHMARKS
 from .evaluation.run import answer_benchmark
 from .evaluation.scoring import strict_match
@@ -63,5 +62,5 @@ def classification_learnability(out_dir: str | Path, images: int = 3000, max_ste
     result = {"train_images": images, "steps": trainer.state.global_step, "train_seconds": round(train_seconds, 1),
               "accuracy_before": before, "accuracy_after": after, "chance": chance,
               "mean_after": sum(after.values()) / len(after), "mean_chance": sum(chance.values()) / len(chance)}
-    (out_dir / "learnability.json").write_text(json.dumps(result, indent=2) + "\n")
+    write_json(out_dir / "learnability.json", result)
     return result

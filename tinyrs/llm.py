@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from .data.images import ImageLoadError, load_rgb
 from .prompts import JUDGE_SYSTEM, judge_text
-from .redact import redact
+from .redact import looks_secret, redact
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "0.0.0.0")
 
@@ -163,8 +163,8 @@ class LLMClient:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(self.settings.api_key_env)):
             raise LLMConfigError(f"{name}: api_key_env is the *name* of the environment variable that holds the key "
                                  "(e.g. OPENAI_API_KEY), not the key")
-        if "@" in urlsplit(self.base_url or "").netloc:  # user:key@host
-            raise LLMConfigError(f"{name}: base_url carries credentials (user:key@host); give the key through "
+        if "@" in urlsplit(self.base_url or "").netloc or looks_secret(self.base_url or ""):  # user:key@, ?key=
+            raise LLMConfigError(f"{name}: base_url carries credentials (user:key@host or ?key=...); give the key through "
                                  f"${self.settings.api_key_env} instead (a URL is written to caches and reports)")
         key = os.environ.get(self.settings.api_key_env)
         if not key:

@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import re
 
+# a name that says its value is a credential: api_key, x-api-key, apikey, token, hub_token, secret, password, ...
+SECRET_NAME = r"[\w.-]*(?:api[_-]?key|apikey|token|secret|password|authorization)"
 PATTERNS = [
     (re.compile(r"\bsk-[A-Za-z0-9_\-*]{6,}"), "sk-***"),  # OpenAI / Anthropic-style keys
     (re.compile(r"\bhf_[A-Za-z0-9]{20,}"), "hf_***"),  # Hugging Face tokens (34 characters; not hf_models/)
-    (re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=\-]{6,}"), r"\1 ***"),  # an Authorization header quoted back
+    (re.compile(r"\b(Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=\-]{6,}"), r"\1 ***"),  # an Authorization header
     (re.compile(r"(://)[^/\s@'\"]+@"), r"\1***@"),  # user:key@ in a URL
-    (re.compile(r"\b([\w.]*(?:api_key|token|secret|password))(\s*[=:]\s*)(?!\*\*\*)['\"]?[^\s,'\")]+",
-                re.I), r"\1\2***"),  # key=value where the name says it is a secret
+    (re.compile(r"([?&](?:key|sig|access_token|" + SECRET_NAME + r")=)[^&#\s'\"]+", re.I), r"\1***"),  # ?key= in a URL
+    # name=value / name: value / "name": "value" where the name says it is a secret; a quoted value to its quote
+    (re.compile(r"\b(" + SECRET_NAME + r")(['\"]?\s*[=:]\s*)(?!\*\*\*)(?:'[^']*'|\"[^\"]*\"|[^\s,'\")}\]]+)", re.I),
+     r"\1\2***"),
 ]
+# a record's field whose text value is a credential whatever it looks like (not eos_token, max_tokens, api_key_env)
+SECRET_FIELD = re.compile(r"(?:^|[_.-])(?:api[_-]?key|apikey|secret|password|authorization|hub_token)$|^token$", re.I)
 
 
 def redact(text, secret: str | None = None) -> str:
@@ -28,10 +34,12 @@ def redact(text, secret: str | None = None) -> str:
 
 
 def redact_values(obj):
-    """A JSON-like record with every string in it passed through `redact` (a recipe, a run record)."""
+    """A JSON-like record with every string in it passed through `redact` (a recipe, a run record), and the text
+    of a field named like a credential (token, api_key, password, ...) masked whatever it looks like."""
     if isinstance(obj, dict):
-        return {k: redact_values(v) for k, v in obj.items()}
-    if isinstance(obj, list):
+        return {k: "***" if isinstance(v, str) and v and SECRET_FIELD.search(str(k)) else redact_values(v)
+                for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
         return [redact_values(v) for v in obj]
     return redact(obj) if isinstance(obj, str) else obj
 

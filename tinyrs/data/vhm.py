@@ -100,15 +100,16 @@ def read_appended(path: str | Path, check, fix: str, cut_torn_tail: bool = False
     return records
 
 
-def write_json(path: str | Path, data) -> None:
-    """Write atomically (temporary file + rename): an interrupted write never leaves half a file."""
+def write_json(path: str | Path, data, default=None) -> None:
+    """Write atomically (temporary file + rename): an interrupted write never leaves half a file.
+    `default` as in `json.dump` (e.g. `str` for paths)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes the file private; a build folder is shared like any other
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, ensure_ascii=False, indent=1)
+            json.dump(data, f, ensure_ascii=False, indent=1, default=default)
             f.write("\n")
         os.replace(tmp, path)
     except BaseException:

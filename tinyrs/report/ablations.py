@@ -21,6 +21,7 @@ from pathlib import Path
 
 from .. import paths
 from ..config import CONFIGS, ConfigError, load_yaml_file
+from ..data.vhm import write_json
 
 # The main chain's evaluations go where notebook 08 keeps them (eval/base, eval/S, ...), so they are not made
 # twice; every other arm's to eval/arms/<name> (the zero-GRPO arm "R" is not the main chain's R).
@@ -217,7 +218,7 @@ def run_arms(profile: str = "toy", tables: list[str] | None = None, workers: int
         from ..world.grading import evaluator_agreement
 
         summary["evaluator_agreement"] = evaluator_agreement(data_dir)  # Table VI's two toy judges side by side
-    path.write_text(json.dumps(summary, indent=1, default=str) + "\n")
+    write_json(path, summary, default=str)
     return {**summary, "path": str(path)}
 
 

@@ -17,6 +17,8 @@ import resource
 import time
 from pathlib import Path
 
+from ..data.vhm import write_json
+
 PAPER_MODELS = {"2B": "Qwen/Qwen2-VL-2B-Instruct", "7B": "Qwen/Qwen2-VL-7B-Instruct"}
 GB = 1e9
 
@@ -118,8 +120,6 @@ def measure_table5(profile: str = "toy", data_dir: str | Path | None = None, res
     """Table V on the machine at hand: published memory of 2B and 7B, and measured latency of the plan's
     models (`speed` in ablations.yaml; the nodes come from arms.json). Writes `<results>/table5.json`.
     `per_benchmark` and `max_new_tokens` override the plan's (a short run)."""
-    import json
-
     from .. import paths
     from .ablations import is_reasoning, load_arms, load_plan
 
@@ -159,5 +159,5 @@ def measure_table5(profile: str = "toy", data_dir: str | Path | None = None, res
     result = {"profile": profile, "published": {size: published_memory(mid) for size, mid in PAPER_MODELS.items()},
               "measured": rows, "rounds": max(1, repeats),
               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
-    (results_dir / "table5.json").write_text(json.dumps(result, indent=1, default=str) + "\n")
+    write_json(results_dir / "table5.json", result, default=str)
     return result
