@@ -53,6 +53,9 @@ def test_own_config_files_have_their_profiles_keys(tmp_path, capsys):
     (tmp_path / "llm.yaml").write_text("teacher:\n  backend: openai\n  temprature: 0.1\n")
     assert main(["think", "--config", str(tmp_path / "llm.yaml"), "--in", "x.json", "--out", "y.json"]) == 2
     assert "unknown key(s) teacher.temprature" in capsys.readouterr().err
+    (tmp_path / "llm.yaml").write_text("teacher:\n  backend: openai\n  timeout: fast\n")  # would fail every call
+    assert main(["think", "--config", str(tmp_path / "llm.yaml"), "--in", "x.json", "--out", "y.json"]) == 2
+    assert "llm.yaml: teacher.timeout takes a number, not 'fast'" in capsys.readouterr().err
     (tmp_path / "llm.yaml").write_text("judge:\n  backend: openai\n")  # valid, but think needs a teacher
     assert main(["think", "--config", str(tmp_path / "llm.yaml"), "--in", "x.json", "--out", "y.json"]) == 2
     assert "no teacher section" in capsys.readouterr().err

@@ -101,6 +101,12 @@ def test_rescore_names_a_line_that_is_not_a_prediction(tmp_path):
     cli = subprocess.run([sys.executable, "-m", "tinyrs.cli", "rescore", "--predictions", str(tmp_path)],
                          capture_output=True, text=True)
     assert cli.returncode == 2 and cli.stderr.startswith(f"error: {p}: line 1:") and "Traceback" not in cli.stderr
+    p.unlink()
+    vg = {"index": 0, "question": "<image>\n{VG} the ship", "answer": "[1, 2, 30, 40]", "prediction": "[[0, 0, 500, 500]]"}
+    for size in ("160x160", [160], [160, 0], None):  # a grounding row's box is scaled by its image's [h, w]
+        (pred / "VG_DOIR_RSVG_test.jsonl").write_text(json.dumps({**vg, "size": size}) + "\n")
+        with pytest.raises(ValueError, match=r"line 1: size .* is not the image's \[h, w\] in pixels"):
+            rescore(tmp_path)
 
 
 def test_eval_asks_a_qwen2vl_instruct_model_the_released_way_and_records_it(toy_checkpoint, toy_build, tmp_path,
@@ -124,6 +130,24 @@ def test_eval_asks_a_qwen2vl_instruct_model_the_released_way_and_records_it(toy_
 def test_eval_names_missing_files(toy_checkpoint, tmp_path):
     with pytest.raises(FileNotFoundError, match="no cls_AID.json"):
         evaluate(toy_checkpoint, tmp_path, tmp_path / "out", ["AID"], progress=False)
+
+
+def test_eval_checks_every_file_before_the_model_answers(toy_checkpoint, toy_build, tmp_path, monkeypatch):
+    """A bad entry in the last benchmark is found before the first is answered, not hours into a run."""
+    from tinyrs.evaluation import generate
+
+    data = tmp_path / "eval"
+    data.mkdir()
+    for stem in ("cls_AID", "VG_DOIR_RSVG_test"):
+        (data / stem).symlink_to(toy_build / "eval" / stem)
+        entries = json.loads((toy_build / "eval" / f"{stem}.json").read_text())[:4]
+        if stem.startswith("VG"):
+            entries[3]["conversations"][1]["value"] = "[1, 73, 28]"
+        (data / f"{stem}.json").write_text(json.dumps(entries))
+    monkeypatch.setattr(generate, "load_engine", lambda *a, **k: pytest.fail("the model was loaded"))
+    with pytest.raises(ValueError, match="VG_DOIR_RSVG_test.json: entry 3: a grounding answer must be a pixel box"):
+        evaluate(toy_checkpoint, data, tmp_path / "out", ["AID", "DIOR-RSVG"], progress=False)
+    assert not (tmp_path / "out" / "predictions").exists()
 
 
 def test_predictions_of_another_model_are_never_mixed_in(toy_checkpoint, toy_build, tmp_path, monkeypatch):

@@ -144,10 +144,15 @@ def test_openai_judge_scores_and_records_failures(tmp_path, fixtures_dir, capsys
         requests = judge.client.usage.counts["requests"]
         assert judge.score("What is this?", "A church.", tmp_path / "gone.jpg") is None  # an image it cannot see
         assert judge.client.usage.counts["requests"] == requests and "image not found" in judge.failures[-1]["error"]
+        down = OpenAIJudge(client(s, tmp_path / "down", temperature=0.2))
+        assert down.score("Describe it [fault=500]", "text", image) is None
     from tinyrs.cli import _print_judge_usage  # what tinyrs eval / rescore print after the table
+    from tinyrs.llm import LLMConfigError
 
-    _print_judge_usage(judge)
+    _print_judge_usage(judge, tmp_path)
     assert "failed 1x: InternalServerError" in capsys.readouterr().out
+    with pytest.raises(LLMConfigError, match="every one of the judge's 1 requests failed .*tinyrs rescore"):
+        _print_judge_usage(down, tmp_path)  # a judge that graded nothing is an error (exit 2), not a quiet success
     with FaultServer(judge_reply="Score: 8") as s:  # the two failures told apart, for the released handling
         judge = OpenAIJudge(client(s, tmp_path, temperature=0.2))
         assert judge.judgement("Describe it [fault=notags]", "text", image) == (None, UNPARSABLE)  # released: 0

@@ -12,7 +12,7 @@ import pytest
 
 from servers import FaultServer, ServedCheckpoint
 from tinyrs.data.think import (Journal, OpenAITeacher, RulesTeacher, check_caption, entry_key, run_think, side_paths)
-from tinyrs.data.vhm import DataError, read_json_list, write_json
+from tinyrs.data.vhm import DataError, read_appended, read_json_list, write_json
 from tinyrs.llm import LLMClient, LLMSettings, OpenAIJudge
 from tinyrs.paths import SHARED
 
@@ -272,3 +272,20 @@ def test_think_refuses_what_would_lose_data_or_report_success_wrongly(toy_build,
                             "OPENAI_API_KEY": "sk-test-0123456789"}, timeout=300)
         assert r.returncode == 2 and problem in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
     assert read_json_list(tmp_path / "in.json") == entries  # the input is untouched
+
+
+def test_think_stops_when_the_teacher_fails_sample_after_sample(toy_build, tmp_path):
+    """A server that is down fails every sample after all its retries: the run stops after a few such samples
+    (at the paper's size it would otherwise take hours to report it), keeping what it journaled."""
+    from tinyrs.data.think import STOP_AFTER_FAILED
+
+    write_json(tmp_path / "in.json", read_json_list(toy_build / "instruct.json")[:STOP_AFTER_FAILED + 6])
+    r = subprocess.run([sys.executable, "-m", "tinyrs.cli", "think", "--in", "in.json", "--out", "o.json", "--teacher",
+                        "openai", "--base-url", "http://127.0.0.1:9/v1", "--set", "teacher.max_retries=0", "--workers",
+                        "1", "--image-root", str(toy_build / "images"), "--no-progress"], capture_output=True, text=True,
+                       cwd=tmp_path, env={**os.environ, "OPENAI_API_KEY": "sk-test-0123456789"}, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert f"the last {STOP_AFTER_FAILED} captions failed, every call (APIConnectionError" in r.stderr
+    journal = read_appended(side_paths(tmp_path / "o.json")["journal"], lambda rec: None, "")
+    # the one under way when it stopped finishes into the journal; the rest are never asked
+    assert {rec["status"] for _, rec in journal} == {"failed"} and len(journal) in (STOP_AFTER_FAILED, STOP_AFTER_FAILED + 1)

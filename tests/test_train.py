@@ -3,6 +3,7 @@ paper dry run, and a real 2-process DDP job."""
 import json
 import os
 import signal
+import shutil
 import subprocess
 import sys
 import time
@@ -224,6 +225,25 @@ def test_paper_dry_run_without_a_gpu(train_env, capsys):
     assert main(["train", "S", "--config", "paper", "--dry-run", "--set", f"data_dir={train_env['data']}",
                  "--set", "learnig_rate=1e-5"]) == 2
     assert "unknown SFTConfig field(s) ['learnig_rate']" in capsys.readouterr().err
+
+
+def test_nothing_to_train_on_or_no_weights_to_start_from_is_one_line_and_leaves_no_run(train_env, tmp_path, capsys):
+    from tinyrs.cli import main
+
+    runs = tmp_path / "runs"
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "rl.json").write_text("[]")
+    for extra in ([], ["--dry-run"]):
+        assert main(["train", "R", "--init", str(train_env["base"]), "--runs-root", str(runs), "--set",
+                     f"data_dir={tmp_path / 'empty'}", *extra]) == 2
+        assert "rl.json: no entries: nothing to train on" in capsys.readouterr().err
+    (tmp_path / "config_only").mkdir()  # a checkpoint folder whose weights were never copied
+    shutil.copy(train_env["base"] / "checkpoint" / "config.json", tmp_path / "config_only")
+    assert main(["train", "S", "--init", str(tmp_path / "config_only"), "--runs-root", str(runs), "--no-progress",
+                 "--set", f"data_dir={train_env['data']}", "--set", "max_steps=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: cannot load Qwen2-VL checkpoint '{tmp_path / 'config_only'}' as a local folder")
+    assert "Traceback" not in err and not runs.exists()  # no run folder left behind
 
 
 def test_paper_dry_run_counts_a_training_row_per_answer(train_env, tmp_path, capsys):

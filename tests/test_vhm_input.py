@@ -34,6 +34,8 @@ CASES = [
     (lambda: "just a string", SCHEMA, r"entry 1: an entry must be an object"),
     (lambda: good(task="VG", answer="[[10, 20, 1200, 50]]"), BOX_OUTSIDE, r"entry 1: box \[10, 20, 1200, 50\]"),
     (lambda: good(task="VG", answer="[[500, 20, 100, 50]]"), BOX_OUTSIDE, r"entry 1: box .* x1 < x2"),
+    (lambda: good(image="../../eval/cls_AID/x.jpg"), SCHEMA, r"entry 1: image '../../eval/cls_AID/x.jpg' leaves the"),
+    (lambda: {**good(), "image": "/etc/passwd"}, SCHEMA, r"entry 1: image '/etc/passwd' leaves the image folder"),
     (lambda: {**good(), "conversations": []}, EMPTY, r"entry 1: 'conversations' is empty"),
     (lambda: {**good(), "conversations": [{"from": "human", "value": "<image>\nq"}, {"from": "gpt", "value": " "}]},
      EMPTY, r"entry 1: a turn has an empty value"),
@@ -100,3 +102,21 @@ def test_cli_reports_bad_input_in_one_line(vhm_dir, capsys):
     assert main(["data", "validate", str(path), "--image-root", str(vhm_dir / "images"), "--skip-invalid",
                  "--no-progress"]) == 0
     assert "1/2 entries valid; skipped 1 missing image" in capsys.readouterr().out
+
+
+def test_build_side_files_name_the_bad_line(tmp_path):
+    """A build's question metadata picks each RL sample's reward: a broken or mistyped row is named, not
+    read as something else (an unknown answer type would be scored as closed)."""
+    from tinyrs.data.hf import read_qa_meta
+
+    assert read_qa_meta(tmp_path) is None  # real VHM data has none
+    good_row = {"id": "a", "answer_type": "grounding"}
+    for body, problem in [(json.dumps(good_row) + '\n{"id": "b", "answ\n', "qa_meta.jsonl: line 2: not JSON"),
+                          (json.dumps({"id": "b", "answer_type": "closd"}) + "\n",
+                           "row 1 \\(id 'b'\\): answer_type 'closd' is not one of closed, grounding, open"),
+                          (json.dumps({"answer_type": "open"}) + "\n", "row 1: no id")]:
+        (tmp_path / "qa_meta.jsonl").write_text(body)
+        with pytest.raises(DataError, match=problem):
+            read_qa_meta(tmp_path)
+    (tmp_path / "qa_meta.jsonl").write_text(json.dumps(good_row) + "\n")
+    assert read_qa_meta(tmp_path) == {"a": good_row}

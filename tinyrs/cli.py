@@ -165,13 +165,22 @@ def cmd_eval(args):
                  progress=_progress(args), backend=args.backend, judge=judge, overwrite=args.overwrite, ask=args.ask)
     print(text_table(scores_table(r)))
     print(f"predictions in {out / 'predictions'}, scores in {out / 'scores.json'} ({r['seconds']} s, {r['backend']})")
-    _print_judge_usage(judge)
+    _print_judge_usage(judge, out)
 
 
-def _print_judge_usage(judge) -> None:
-    """An LLM judge's calls, cost and why any failed (its failures leave answers unscored)."""
-    if getattr(judge, "client", None) is not None:
-        print("  " + judge.client.usage_line())
+def _print_judge_usage(judge, predictions) -> None:
+    """An LLM judge's calls, cost and why any failed (its failures leave answers unscored); an error when every
+    call failed (an unreachable server, a wrong key), so that scripts notice."""
+    from .llm import LLMConfigError
+
+    client = getattr(judge, "client", None)
+    if client is None:
+        return
+    print("  " + client.usage_line())
+    counts = client.usage.counts
+    if counts["requests"] and counts["failures"] >= counts["requests"]:
+        raise LLMConfigError(f"every one of the judge's {counts['requests']} requests failed (see above), so the "
+                             f"open-ended answers are unscored: fix the judge, then `tinyrs rescore {predictions}`")
 
 
 def cmd_rescore(args):
@@ -189,9 +198,9 @@ def cmd_rescore(args):
     print(text_table(scores_table(r)))
     if "unfinished" in r:
         print(f"warning: {r['unfinished']}", file=sys.stderr)
-    _print_judge_usage(judge)
     if args.out:
         write_json(args.out, r)
+    _print_judge_usage(judge, args.predictions)
 
 
 def cmd_bench_eval(args):
@@ -528,12 +537,13 @@ def main(argv: list[str] | None = None) -> int:
     from .data.images import ImageLoadError
     from .data.vhm import DataError
     from .llm import LLMConfigError
+    from .model import CheckpointError
     from .redact import redact
 
     try:
         args.func(args)
-    except (DataError, ImageLoadError, ConfigError, LLMConfigError, FileNotFoundError, FileExistsError,
-            NotADirectoryError) as e:  # bad input: one line
+    except (DataError, ImageLoadError, ConfigError, LLMConfigError, CheckpointError, FileNotFoundError,
+            FileExistsError, NotADirectoryError) as e:  # bad input: one line
         print(f"error: {redact(e)}", file=sys.stderr)  # a key typed into an option is not echoed
         return 2
     except KeyboardInterrupt:

@@ -137,16 +137,21 @@ def check_own_file(cfg: dict, kind: str, path) -> None:
     if profile not in PROFILES:
         raise ConfigError(f"{path}: profile is one of {', '.join(PROFILES)}, not {profile!r}")
     reference = load_yaml_file(config_path(profile, kind))
-    missing, unknown = [], []
+    missing, unknown, wrong = [], [], []
     if kind == "llm":
         for role, section in cfg.items():
             if not isinstance(section, dict):
                 raise ConfigError(f"{path}: {role} is not a mapping of LLM settings")
-            unknown += [f"{role}.{k}" for k in section if k not in reference.get(role, reference["judge"])]
+            ref = reference.get(role, reference["judge"])
+            unknown += [f"{role}.{k}" for k in section if k not in ref]
+            # a mistyped value (timeout: fast) would otherwise fail every request, retried as if transient
+            wrong += [f"{role}.{k} takes {kind_of(ref[k])}, not {v!r}" for k, v in section.items()
+                      if k in ref and not same_kind(ref[k], v)]
     else:
         _compare(cfg, reference, "", missing, unknown)
-    if missing or unknown:
+    if missing or unknown or wrong:
         said = [f"unknown key(s) {', '.join(unknown)}"] * bool(unknown) + [f"missing {', '.join(missing)}"] * bool(missing)
+        said += wrong
         raise ConfigError(f"{path}: {'; '.join(said)} (the keys are those of tinyrs/configs/{profile}/{kind}.yaml)")
 
 

@@ -268,6 +268,10 @@ def not_a_checkpoint(name: str, marker: str | None = "config.json") -> str | Non
     return "no such checkpoint folder" if is_path_name(name) else None
 
 
+class CheckpointError(OSError):
+    """A checkpoint that cannot be loaded (missing weights or processor files, an unknown hub id offline)."""
+
+
 @contextmanager
 def _named_source(path_or_id, marker: str | None = "config.json"):
     """Re-raise loading failures with the checkpoint's name and what was tried."""
@@ -277,7 +281,7 @@ def _named_source(path_or_id, marker: str | None = "config.json"):
         yield
     except OSError as e:
         kind = "local folder" if Path(str(path_or_id)).exists() else "hub id (not a local folder)"
-        raise OSError(f"cannot load Qwen2-VL checkpoint {str(path_or_id)!r} as a {kind}: {e}") from e
+        raise CheckpointError(f"cannot load Qwen2-VL checkpoint {str(path_or_id)!r} as a {kind}: {e}") from e
 
 
 def count_parameters(model) -> dict[str, int]:

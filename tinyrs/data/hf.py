@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..boxes import parse_box
 from .images import load_rgb
-from .vhm import IMAGE_TOKEN, resolve_train_image, split_tag
+from .vhm import IMAGE_TOKEN, DataError, read_jsonl, resolve_train_image, split_tag
 
 
 def answer_turns(entry: dict) -> list[int]:
@@ -75,6 +75,26 @@ def to_sft_dataset(entries: list[dict], image_root: str | Path, system: str | No
 
 
 OPEN_ENDED_MIN_WORDS = 6
+
+
+ANSWER_TYPES = ("closed", "grounding", "open")
+
+
+def read_qa_meta(build_dir: str | Path) -> dict[str, dict] | None:
+    """A toy build's question metadata by id (qa_meta.jsonl; None where there is none, as for real VHM data),
+    each row checked: a mistyped answer type would silently pick the wrong reward."""
+    path = Path(build_dir) / "qa_meta.jsonl"
+    if not path.exists():
+        return None
+    meta = {}
+    for n, row in enumerate(read_jsonl(path), 1):
+        if not isinstance(row, dict) or "id" not in row:
+            raise DataError(path, None, f"row {n}: no id")
+        if row.get("answer_type") not in ANSWER_TYPES:
+            raise DataError(path, None, f"row {n} (id {row['id']!r}): answer_type {row.get('answer_type')!r} "
+                                        f"is not one of {', '.join(ANSWER_TYPES)}")
+        meta[row["id"]] = row
+    return meta
 
 
 def answer_type_of(entry: dict, meta: dict | None = None) -> str:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from ..boxes import parse_box
 from ..evaluation.scoring import normalize
-from ..llm import LLMClient, image_data_url, user_message
+from ..llm import LLMClient, LLMConfigError, image_data_url, user_message
 from ..prompts import COT_TEACHER_SYSTEM, cot_teacher_text
 from .vhm import DataError, read_appended, read_json_list, read_training_file, resolve_train_image, split_tag, task_of, write_json
 
@@ -212,6 +212,9 @@ def _caption_entry(teacher, entry: dict, image_path: Path, max_attempts: int) ->
     return {"status": status, "attempts": max_attempts, "rejections": reasons}
 
 
+STOP_AFTER_FAILED = 8  # samples in a row whose every call failed (at least twice the workers)
+
+
 def run_think(in_path: str | Path, out_path: str | Path, teacher, image_root: str | Path, max_attempts: int = 3,
               workers: int = 1, limit: int | None = None, progress: bool = True) -> dict:
     """Caption every (image, question) of `in_path` once; returns the report (also written beside the output)."""
@@ -244,13 +247,23 @@ def run_think(in_path: str | Path, out_path: str | Path, teacher, image_root: st
         e = unique[key][1]
         rec = _caption_entry(teacher, e, resolve_train_image(e, image_root), max_attempts)
         journal.append({"key": key, "task": task_of(e), "answer": answer_digest(e), **rec})
+        return rec["status"]
 
     bar = tqdm(total=len(todo), desc=f"captions ({teacher.name})", disable=not progress, mininterval=1.0)
     pool = ThreadPoolExecutor(max(1, workers))
+    # a server that is down or refuses the key fails every sample, each after all its retries: stop after a run
+    # of such failures instead of going through the whole file (hours at the paper's size)
+    give_up, failed_in_a_row = max(STOP_AFTER_FAILED, 2 * workers), 0
     try:
         for f in as_completed([pool.submit(work, k) for k in todo]):
-            f.result()
+            failed_in_a_row = failed_in_a_row + 1 if f.result() == "failed" else 0
             bar.update()
+            if failed_in_a_row >= give_up:
+                client = getattr(teacher, "client", None)
+                last = client.failures[-1]["error"] if client and client.failures else "no reply"
+                raise LLMConfigError(f"the last {failed_in_a_row} captions failed, every call ({last}): check the "
+                                     f"server, the model and the key; the captions made are kept in {journal.path}, "
+                                     "and the same command continues from them")
     finally:  # on Ctrl-C: no new calls; the ones under way finish into the journal, from which a rerun resumes
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()

@@ -128,8 +128,17 @@ def write_jsonl(path: str | Path, rows) -> None:
 
 
 def read_jsonl(path: str | Path) -> list[dict]:
+    """The records of a JSON-lines file written whole (a build's scenes and question metadata); a line that is
+    not JSON is an error naming the file and the line."""
+    rows = []
     with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError as e:
+                    raise DataError(path, None, f"line {n}: not JSON ({e}); build the data again") from None
+    return rows
 
 
 # --- accessors -------------------------------------------------------------------------------
@@ -210,6 +219,10 @@ def resolve_eval_image(entry: dict, json_path: str | Path) -> Path:
 
 # --- validation ---------------------------------------------------------------------------------
 
+def _leaves_folder(*parts) -> bool:
+    return any(isinstance(x, str) and (Path(x).is_absolute() or ".." in Path(x).parts) for x in parts)
+
+
 def schema_problems(entry, kind: str = "train") -> list[tuple[str, str]]:
     """(problem kind, message) pairs for one entry's structure; [] when it is well formed."""
     if not isinstance(entry, dict):
@@ -218,6 +231,10 @@ def schema_problems(entry, kind: str = "train") -> list[tuple[str, str]]:
     image = entry.get("image")
     if not isinstance(image, str) or not image.strip():
         problems.append((SCHEMA, "missing or empty 'image'"))
+    elif kind == "train" and _leaves_folder(image, entry.get("source_dataset")):
+        # an image outside the image folder could be a benchmark image; the build's disjointness check
+        # would not see it
+        problems.append((SCHEMA, f"image {image!r} leaves the image folder (absolute, or with '..')"))
     conv = entry.get("conversations")
     if not isinstance(conv, list):
         return problems + [(SCHEMA, "missing 'conversations' list")]

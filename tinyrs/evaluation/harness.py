@@ -57,11 +57,22 @@ def _prediction_problem(r) -> str | None:
     return None
 
 
-def _prediction_rows(path: Path, cut_torn_tail: bool = False) -> dict[int, dict]:
+def _size_problem(r: dict) -> str | None:
+    """A grounding row's image size, [h, w] in pixels: what its 0..1000 box is scaled by."""
+    size = r.get("size")
+    if isinstance(size, list) and len(size) == 2 and all(type(v) is int and v > 0 for v in size):
+        return None
+    return f"size {size!r} is not the image's [h, w] in pixels (a grounding row's box is scaled by it)"
+
+
+def _prediction_rows(path: Path, cut_torn_tail: bool = False, grounding: bool = False) -> dict[int, dict]:
     """Finished predictions of one benchmark by entry index (a later row of an index wins). A torn last line
     (a run killed mid-write) is not one; any other line that is not a prediction row is an error naming it."""
-    rows = read_appended(path, _prediction_problem, "fix or delete the line (tinyrs eval then answers that "
-                         "question again)", cut_torn_tail)
+    def problem(r):
+        return _prediction_problem(r) or (_size_problem(r) if grounding else None)
+
+    rows = read_appended(path, problem, "fix or delete the line (tinyrs eval then answers that question again)",
+                         cut_torn_tail)
     return {r["index"]: r for _, r in rows}
 
 
@@ -71,7 +82,7 @@ def predict_benchmark(engine, data_root: Path, bench, out: Path, limit: int | No
     path, entries = benchmark_entries(data_root, bench.file, limit)
     pred_path = out / "predictions" / f"{bench.stem}.jsonl"
     pred_path.parent.mkdir(parents=True, exist_ok=True)
-    done = _prediction_rows(pred_path, cut_torn_tail=True)
+    done = _prediction_rows(pred_path, cut_torn_tail=True, grounding=bench.metric == "acc@0.5")
     # A row answers the question it records: rows of an evaluation file that has changed since are answered again
     # (a later row of an index wins when the file is read).
     stale = [i for i, r in done.items() if i < len(entries) and
@@ -120,7 +131,8 @@ def score_predictions(rows_by_file: dict[str, list[dict]], modes=MODES, judge=No
 
 
 def _check_record(out: Path, record: dict, overwrite: bool) -> None:
-    """Predictions already in `out` must come from the same model and settings; else stop (or clear them)."""
+    """Predictions already in `out` must come from the same model and settings; else stop (or clear them).
+    A record without predictions (a run that stopped before its first answer) is simply replaced."""
     import shutil
 
     path = out / "eval.json"
@@ -128,7 +140,7 @@ def _check_record(out: Path, record: dict, overwrite: bool) -> None:
         old = read_record(path)
         differs = {k: (old.get(k, RECORD_DEFAULTS.get(k)), v) for k, v in record.items()
                    if k in SAME_RUN_KEYS and old.get(k, RECORD_DEFAULTS.get(k)) != v}
-        if differs and not overwrite:
+        if differs and not overwrite and any((out / "predictions").glob("*.jsonl")):
             raise ConfigError(f"{out} holds predictions made with other settings "
                               f"({'; '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in differs.items())}): "
                               "choose another output folder, or overwrite them (--overwrite)")
@@ -168,6 +180,8 @@ def evaluate(model_path: str | Path, data_root: str | Path, out: str | Path, ben
     if missing:
         raise FileNotFoundError(f"{data_root}: no {', '.join(missing)} (build them with tinyrs data build, "
                                 "or choose --benchmarks)")
+    for b in chosen:  # every file checked before the model answers any (a bad last file is not found hours in)
+        benchmark_entries(data_root, b.file, limit)
     _check_record(out, {"model": str(model_path), "model_sha256": fingerprint(model_path), "think": think,
                         "ask": ask, "max_new_tokens": max_new_tokens, "data_root": str(data_root.resolve()), "limit": limit,
                         "benchmarks": [b.file for b in chosen]},
@@ -230,7 +244,7 @@ def rescore(predictions_dir: str | Path, modes=MODES, judge=None, data_root: str
     for p in sorted(d.glob("*.jsonl")):
         if p.stem not in by_stem:
             raise DataError(p, None, "not a Table I benchmark's predictions (expected <stem>.jsonl, e.g. cls_AID.jsonl)")
-        found = _prediction_rows(p)
+        found = _prediction_rows(p, grounding=BY_FILE[by_stem[p.stem]].metric == "acc@0.5")
         rows[by_stem[p.stem]] = [found[i] for i in sorted(found) if limit is None or i < limit]
     if not rows:
         raise FileNotFoundError(f"{d}: no predictions (*.jsonl)")

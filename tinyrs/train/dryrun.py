@@ -23,7 +23,7 @@ from pathlib import Path
 from .. import paths
 from ..config import CONFIGS
 from ..data.hf import answer_turns
-from ..data.vhm import read_training_file
+from ..data.vhm import DataError, read_training_file
 from ..model import PUBLISHED, QWEN2VL_2B, QWEN2VL_7B, count_parameters
 from ..redact import redact
 from .recipes import STAGES, load_recipe
@@ -104,6 +104,8 @@ def dry_run(recipe: dict, train_args: list[str] | None = None) -> dict:
         raise FileNotFoundError(f"training file {train_file} is missing: set data_dir in the recipe "
                                 f"(--set data_dir=DIR) to the folder `tinyrs data build --profile paper` wrote")
     entries, report = read_training_file(train_file, data_dir, check_images="none", progress=False)
+    if not entries:
+        raise DataError(train_file, None, "no entries: nothing to train on")
     t = recipe.get("trainer", {})
     gpus, nodes = int(recipe.get("gpus", 1)), int(recipe.get("nodes", 1))
     per_device, accum = int(t.get("per_device_train_batch_size", 8)), int(t.get("gradient_accumulation_steps", 1))

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..data.build import image_root_of
-from ..data.hf import grpo_prompt, reward_columns
+from ..data.hf import grpo_prompt, read_qa_meta, reward_columns
 from ..data.images import load_rgb
 from ..data.vhm import read_json_list, read_jsonl, resolve_train_image
 from ..evaluation.benchmarks import BY_NAME
@@ -75,8 +75,7 @@ def rl_prompts(build_dir: str | Path, n: int, instruction: bool = True, spread: 
 
 def reward_batch(build_dir: Path, entries: list[dict]) -> dict[str, list]:
     """The reward functions' columns for VHM-RL entries of a build, as stage R passes them."""
-    meta_path = build_dir / "qa_meta.jsonl"
-    meta = {r["id"]: r for r in read_jsonl(meta_path)} if meta_path.exists() else None
+    meta = read_qa_meta(build_dir)
     rows = [reward_columns(e, image_root_of(build_dir), meta) for e in entries]
     return {key: [r[key] for r in rows] for key in rows[0]} if rows else {}
 

@@ -26,7 +26,8 @@ from .. import paths
 from ..config import ConfigError
 from ..data.balance import balance, balance_settings
 from ..data.build import image_root_of
-from ..data.vhm import read_appended, read_jsonl, read_training_file
+from ..data.hf import read_qa_meta
+from ..data.vhm import DataError, read_appended, read_training_file
 from ..model import load_model, load_processor, save_checkpoint
 from .callbacks import JsonlMetrics, RunClock, metrics_problem
 from .recipes import FREEZABLE, load_recipe, trainer_config
@@ -178,12 +179,12 @@ def stage_data(recipe: dict, progress: bool):
         raise FileNotFoundError(f"training file {path} is missing{hint}")
     image_root = image_root_of(data_dir)
     entries, _ = read_training_file(path, image_root, check_images="exists", progress=progress)
+    if not entries:
+        raise DataError(path, None, "no entries: nothing to train on")
     if recipe.get("balance"):
         cap, target = balance_settings(recipe["balance"], "recipe")
         entries, _ = balance(entries, cap, target, seed=int(recipe.get("seed", 0)))
-    meta_path = data_dir / "qa_meta.jsonl"
-    meta = {r["id"]: r for r in read_jsonl(meta_path)} if meta_path.exists() else None
-    return entries, data_dir, image_root, meta
+    return entries, data_dir, image_root, read_qa_meta(data_dir)
 
 
 def code_fingerprint() -> str:
@@ -246,6 +247,14 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     if reuse and not resume and (cached := finished_run(stage, key, runs_root)):
         print(f"stage {stage}: reusing finished run {cached} (same recipe, data and starting checkpoint)")
         return cached
+    t0 = time.time()
+    img = recipe.get("image") or {}
+    # the start is loaded before a run folder exists: a checkpoint that cannot be loaded leaves nothing behind
+    processor = load_processor(init_path, img.get("min_pixels"), img.get("max_pixels"))
+    # float32 weights even when training in bf16: the Trainer's autocast computes in bf16 while AdamW updates
+    # fp32 weights (bf16 weights would lose every update under half a bf16 step: at lr 1e-6, nearly all of
+    # them); ZeRO-3 and FSDP cast to bf16 themselves and keep fp32 masters
+    model = load_model(init_path, dtype="float32")
     run, resume = _shared_run_dir(stage, runs_root, resume, int((recipe.get("trainer") or {}).get("ddp_timeout", 1800)),
                                   arm, key if reuse else None)
     seed = int(recipe.get("seed", 0))
@@ -257,13 +266,6 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
         write_run_record(run, stage, recipe, inputs, init_path, seed,
                          {"cache_key": key, "train_entries": len(entries), "data_dir": str(data_dir), "arm": arm},
                          resume, trainer_args=args)
-    t0 = time.time()
-    img = recipe.get("image") or {}
-    processor = load_processor(init_path, img.get("min_pixels"), img.get("max_pixels"))
-    # float32 weights even when training in bf16: the Trainer's autocast computes in bf16 while AdamW updates
-    # fp32 weights (bf16 weights would lose every update under half a bf16 step: at lr 1e-6, nearly all of
-    # them); ZeRO-3 and FSDP cast to bf16 themselves and keep fp32 masters
-    model = load_model(init_path, dtype="float32")
     trainable = apply_freeze(model, recipe.get("freeze"))
     trainer = build_trainer(recipe, model, processor, args, entries, image_root, meta, data_dir, run)
     trainer.add_callback(clock := RunClock(t0))
