@@ -354,7 +354,8 @@ def estimate_teacher_cost(entries: list[dict], captions: list[str], n_samples: i
 
 def caption_examples(in_path: str | Path, out_path: str | Path, image_root: str | Path, tasks=("VQA", "VG", "CLS", "IT"),
                      skip: int = 0) -> list[dict]:
-    """One accepted caption per task (the `skip`-th of each), beside its original question and answer."""
+    """One accepted caption per task (the `skip`-th of each), beside its original question and answer; `image` is
+    relative to `image_root` (the rows are written to a committed CSV)."""
     originals = {entry_key(e): e for e in read_json_list(in_path)}
     seen: dict[str, int] = {}
     rows = []
@@ -367,6 +368,7 @@ def caption_examples(in_path: str | Path, out_path: str | Path, image_root: str 
             continue
         _, question, caption = last_turns(e)
         orig = originals[entry_key(e)]
-        rows.append({"task": task, "image": resolve_train_image(e, image_root), "question": split_tag(question)[1],
+        image = resolve_train_image(e, image_root).relative_to(image_root).as_posix()
+        rows.append({"task": task, "image": image, "question": split_tag(question)[1],
                      "original": last_turns(orig)[2], "caption": caption})
     return sorted(rows, key=lambda r: list(tasks).index(r["task"]))

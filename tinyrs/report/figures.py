@@ -70,14 +70,14 @@ def plot_task_balance(rows: list[dict], cap: float):
     return fig
 
 
-def plot_caption_examples(rows: list[dict], width: int = 95):
+def plot_caption_examples(rows: list[dict], image_root: str | Path, width: int = 95):
     """The paper's Fig. 2: images with the original question and answer and the generated CoT caption.
-    rows: {image (path), question, original, caption}."""
+    rows: {image (path under image_root), question, original, caption}."""
     import textwrap
 
     fig, axes = plt.subplots(len(rows), 2, figsize=(11, 2.9 * len(rows)), gridspec_kw={"width_ratios": [1, 3.2]})
     for (ax_img, ax_txt), r in zip(axes.reshape(len(rows), 2), rows):
-        ax_img.imshow(load_rgb(r["image"]))
+        ax_img.imshow(load_rgb(Path(image_root) / r["image"]))
         ax_img.axis("off")
         ax_txt.axis("off")
         lines = (textwrap.wrap(f"Q: {r['question']}", width) + textwrap.wrap(f"Original answer: {r['original']}", width)
@@ -95,13 +95,21 @@ def plot_curves(metrics: list[dict], keys: dict[str, str], title: str, smooth: i
     for ax, (key, label) in zip(axes[0], present.items()):
         pts = [(m["step"], m[key]) for m in metrics if key in m and isinstance(m[key], (int, float))]
         xs, ys = [p[0] for p in pts], [p[1] for p in pts]
-        if smooth > 1 and len(ys) >= smooth:
-            ys = [sum(ys[max(0, i - smooth + 1):i + 1]) / len(ys[max(0, i - smooth + 1):i + 1]) for i in range(len(ys))]
-        ax.plot(xs, ys, marker="o", markersize=2.5)
+        # a trailing mean only where there are enough points for it not to bend the ends (it would make a short
+        # run's last logs look like a trend): the logged values are always drawn, and written to the CSV
+        smoothed = ([sum(ys[max(0, i - smooth + 1):i + 1]) / len(ys[max(0, i - smooth + 1):i + 1]) for i in range(len(ys))]
+                    if smooth > 1 and len(ys) >= 3 * smooth else None)
+        if smoothed:
+            ax.plot(xs, ys, "o", markersize=2, alpha=0.35, color="C0", label="logged")
+            ax.plot(xs, smoothed, color="C0", label=f"mean of the last {smooth}")
+            ax.legend(fontsize=6)
+        else:
+            ax.plot(xs, ys, marker="o", markersize=2.5, color="C0")
         ax.set_title(label, fontsize=9)
         ax.set_xlabel("step", fontsize=8)
         ax.grid(alpha=0.3)
-        rows += [{"metric": key, "step": x, "value": round(y, 5)} for x, y in zip(xs, ys)]
+        rows += [{"metric": key, "step": x, "value": round(y, 5),
+                  "smoothed": round(smoothed[i], 5) if smoothed else None} for i, (x, y) in enumerate(zip(xs, ys))]
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig, rows
@@ -150,6 +158,9 @@ def plot_released_grounding(n: int = 300, seed: int = 0):
     fig, ax = plt.subplots(figsize=(4.8, 3.2))
     ax.scatter([r["iou_intended"] for r in rows], [r["released"] for r in rows], s=10, alpha=0.6, label="released reward")
     ax.plot([0, 1], [0, 1], color="gray", linewidth=1, label="intended reward (= IoU)")
+    piled = sum(r["iou_intended"] == 0 and r["released"] == 1 for r in rows)  # one dot on the plot, many boxes
+    ax.annotate(f"{piled} of {n} boxes here:\nno overlap, reward 1", (0, 1), (0.08, 0.8), fontsize=7,
+                arrowprops={"arrowstyle": "->", "linewidth": 0.8})
     ax.set_xlabel("IoU with the true box")
     ax.set_ylabel("grounding reward")
     ax.set_title("Released grounding reward vs. intended")
@@ -178,15 +189,18 @@ def plot_grounding_predictions(rows: list[dict], data_root: str | Path, n: int =
         truth = parse_pixel_box(r["answer"])
         pred = predicted_pixel_box(r["prediction"], r["size"], "strict", ask)  # the box strict scoring counts
         im = draw_boxes(load_rgb(resolve_eval_image({"image": r["image"]}, path)), [truth], (40, 220, 60), 2)
+        # corners out of order (x1 > x2 or y1 > y2): the harness scores it 0 however it overlaps the truth
+        reversed_ = pred is not None and (pred[0] >= pred[2] or pred[1] >= pred[3])
         if pred is not None:
-            im = draw_boxes(im, [pred], (255, 0, 255), 2)
+            im = draw_boxes(im, [pred], (255, 150, 0) if reversed_ else (255, 0, 255), 2)
         score = iou(pred, truth) if pred is not None else None
         ax.imshow(im)
         q = r["question"].replace("<image>", "").strip()
-        ax.set_title(f"{q[:34]}\n" + (f"IoU {score:.2f}" if score is not None else "no box"), fontsize=7)
+        said = "no box" if score is None else f"IoU {score:.2f}" + (" (corners reversed)" if reversed_ else "")
+        ax.set_title(f"{q[:34]}\n{said}", fontsize=7)
         table.append({"image": r["image"], "question": r["question"], "truth": r["answer"],
-                      "prediction": r["prediction"], "iou": score})
-    fig.suptitle("Grounding: truth (green) and prediction (magenta)", fontsize=9)
+                      "prediction": r["prediction"], "iou": score, "corners_reversed": reversed_})
+    fig.suptitle("Grounding: truth (green), prediction (magenta; orange: corners reversed, scored 0)", fontsize=9)
     fig.tight_layout()
     return fig, table
 
@@ -204,7 +218,12 @@ def plot_scores_by_mode(results: dict[str, dict]):
             pos = [i + (2 * k + j) * width for i in range(len(groups))]
             ax.bar(pos, [v or 0.0 for v in vals], width, color=f"C{k}", hatch="//" if mode == "compat" else None,
                    alpha=0.6 if j else 1.0, label=f"{m} ({mode})")
+            _mark_missing(ax, pos, vals, 0.01)
             table += [{"model": m, "mode": mode, "group": g, "score": v} for g, v in zip(groups, vals)]
+    from ..evaluation.harness import commonest_answer_scores
+
+    floor = commonest_answer_scores(next(iter(results.values())))
+    _draw_floor(ax, [(i - width / 2, i + 0.8 - width / 2, floor.get(f"avg {g}")) for i, g in enumerate(groups)])
     ax.set_xticks([i + 0.4 - width / 2 for i in range(len(groups))], groups)
     ax.set_ylabel("score")
     ax.set_title("Table I capability averages: strict vs the released (compat) scoring", fontsize=9)
@@ -212,23 +231,44 @@ def plot_scores_by_mode(results: dict[str, dict]):
     return fig, table
 
 
+def _mark_missing(ax, positions, values, y: float) -> None:
+    """'n/a' where a bar has no score (drawn at 0, it would read as a score of 0)."""
+    for x, v in zip(positions, values):
+        if v is None:
+            ax.text(x, y, "n/a", rotation=90, ha="center", va="bottom", fontsize=6, color="gray")
+
+
+def _draw_floor(ax, spans) -> None:
+    """The score of always giving the commonest answer, a dotted line over each group's bars: (x0, x1, value)."""
+    drawn = [(x0, x1, v) for x0, x1, v in spans if v is not None]
+    for k, (x0, x1, v) in enumerate(drawn):
+        ax.hlines(v, x0, x1, colors="k", linestyles=":", linewidth=1.2, label="commonest answer" if k == 0 else None)
+
+
 def plot_paper_vs_toy(paper: list[dict], toy: list[dict], title: str, label: str = "row",
-                      caps=CAPABILITIES):
+                      caps=CAPABILITIES, toy_floor: dict[str, float] | None = None):
     """A table as grouped bars: the paper's rows (left) beside the toy run's rows (right), one bar per
-    capability. paper / toy: rows with `label` and the capability columns (percent)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.3), sharey=True)
+    capability, each bar's value written on it (the tables compare differences of a few points). paper / toy:
+    rows with `label` and the capability columns (percent); toy_floor: the toy score of always giving the
+    commonest answer per capability (percent), drawn as a dotted line."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.5), sharey=True)
     table = []
     for ax, (source, rows) in zip(axes, (("paper", paper), ("toy", toy))):
         names = [str(r[label]) for r in rows]
         width = 0.8 / len(caps)
         for k, cap in enumerate(caps):
             vals = [r.get(cap) for r in rows]
-            ax.bar([i + k * width for i in range(len(rows))], [v or 0.0 for v in vals], width, color=f"C{k}",
-                   label=cap)
+            pos = [i + k * width for i in range(len(rows))]
+            bars = ax.bar(pos, [v or 0.0 for v in vals], width, color=f"C{k}", label=cap)
+            ax.bar_label(bars, [f"{v:.1f}" if v is not None else "" for v in vals], fontsize=5, rotation=90, padding=1)
+            _mark_missing(ax, pos, vals, 1)
             table += [{"source": source, label: n, "capability": cap, "percent": v} for n, v in zip(names, vals)]
+        if source == "toy" and toy_floor:
+            _draw_floor(ax, [(i + k * width - width / 2, i + k * width + width / 2, toy_floor.get(cap))
+                             for i in range(len(rows)) for k, cap in enumerate(caps)])
         ax.set_xticks([i + 0.4 - width / 2 for i in range(len(rows))], names, rotation=30, ha="right", fontsize=7)
         ax.set_title(f"{source}", fontsize=9)
-        ax.set_ylim(0, 100)
+        ax.set_ylim(0, 105)
     axes[0].set_ylabel("percent")
     axes[1].legend(fontsize=7, ncol=2)
     fig.suptitle(title, fontsize=10)
@@ -242,8 +282,10 @@ def plot_table_vs_paper(table: str, arms: dict, plan: dict, profile: str, title:
     from .tables import reproduced_rows
 
     paper = [{"row": r, **v} for r, v in paper_capabilities(table).items()]
+    prior = next(iter(arms["nodes"].values())).get("commonest_answer") or {}  # the same questions for every arm
+    floor = {cap: 100 * prior[f"avg {cap}"] for cap in CAPABILITIES if f"avg {cap}" in prior}
     return plot_paper_vs_toy(paper, reproduced_rows(table, arms, plan, "strict"),
-                             title or f"Table {table}: the paper beside the {profile} run (strict)")
+                             title or f"Table {table}: the paper beside the {profile} run (strict)", toy_floor=floor)
 
 
 def plot_group_scores(scores: dict[str, dict[str, float]], groups: tuple[str, ...], title: str):
@@ -258,7 +300,9 @@ def plot_group_scores(scores: dict[str, dict[str, float]], groups: tuple[str, ..
     fig, ax = plt.subplots(figsize=(5.5, 3))
     width = 0.76 / len(groups)
     for i, g in enumerate(groups):
-        ax.bar([k + width * i for k in range(len(summary))], [r[g] or 0.0 for r in summary], width=width, label=g)
+        pos = [k + width * i for k in range(len(summary))]
+        ax.bar(pos, [r[g] or 0.0 for r in summary], width=width, label=g)
+        _mark_missing(ax, pos, [r[g] for r in summary], 0.01)
     ax.set_xticks([k + width * (len(groups) - 1) / 2 for k in range(len(summary))], [r["model"] for r in summary])
     ax.set_ylabel("strict accuracy")
     ax.set_title(title)
