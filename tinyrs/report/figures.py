@@ -115,6 +115,39 @@ def plot_curves(metrics: list[dict], keys: dict[str, str], title: str, smooth: i
     return fig, rows
 
 
+def plot_probe(rows: list[dict]):
+    """The stage notebooks' before/after probe (`probes.probe_table` rows) as paired bars, one colour per model:
+    the training rewards, greedy and sampled (left), and grounding IoU with its other-image control (right)."""
+    import numpy as np
+
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    by = {(r["model"], r["decoding"]): r for r in rows}
+    decodings = list(dict.fromkeys(r["decoding"] for r in rows))
+    grounding = "grounding IoU" in rows[0]
+    fig, axes = plt.subplots(1, 2 if grounding else 1, figsize=(10 if grounding else 6, 3.2), squeeze=False,
+                             gridspec_kw={"width_ratios": [2, 1]} if grounding else None)
+    panels = [(axes[0][0], [(f"{m}\n{d}", d, m) for d in decodings for m in ("format", "accuracy", "total reward")],
+               "reward on VHM-RL prompts")]
+    if grounding:
+        panels.append((axes[0][1], [(d, d, "grounding IoU") for d in decodings] +
+                       [("other image\n(greedy)", decodings[0], "IoU, other image")], "toy DIOR-RSVG, asked as R asks"))
+    plotted, width = [], 0.8 / len(models)
+    for ax, groups, title in panels:
+        x = np.arange(len(groups))
+        for k, model in enumerate(models):
+            vals = [by[(model, d)][key] for _, d, key in groups]
+            bars = ax.bar(x + k * width, vals, width, color=f"C{k}", label=model)
+            ax.bar_label(bars, [f"{v:.3f}" for v in vals], fontsize=5, rotation=90, padding=1)
+            plotted += [{"model": model, "decoding": d, "measure": key, "value": v} for (_, d, key), v in zip(groups, vals)]
+        ax.set_xticks(x + width * (len(models) - 1) / 2, [g[0] for g in groups], fontsize=7)
+        ax.set_title(title, fontsize=9)
+        ax.set_ylabel("mean reward" if ax is axes[0][0] else "mean IoU", fontsize=8)
+        ax.margins(y=0.15)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig, plotted
+
+
 def plot_reward_variants():
     """Table III's reward variants as functions of the score (IoU for grounding, judge/10 for open answers)."""
     import numpy as np
