@@ -223,7 +223,7 @@ def plot_grounding_predictions(rows: list[dict], data_root: str | Path, n: int =
         pred = predicted_pixel_box(r["prediction"], r["size"], "strict", ask)  # the box strict scoring counts
         im = draw_boxes(load_rgb(resolve_eval_image({"image": r["image"]}, path)), [truth], (40, 220, 60), 2)
         # corners out of order (x1 > x2 or y1 > y2): the harness scores it 0 however it overlaps the truth
-        reversed_ = pred is not None and (pred[0] >= pred[2] or pred[1] >= pred[3])
+        reversed_ = pred is not None and (pred[0] > pred[2] or pred[1] > pred[3])
         if pred is not None:
             im = draw_boxes(im, [pred], (255, 150, 0) if reversed_ else (255, 0, 255), 2)
         score = iou(pred, truth) if pred is not None else None
