@@ -309,6 +309,34 @@ def plot_paper_vs_toy(paper: list[dict], toy: list[dict], title: str, label: str
     return fig, table
 
 
+def plot_per_benchmark(rows: list[dict], title: str):
+    """A per-benchmark table (`tables.reproduced_table1`) as bars: each model's strict score per benchmark, the
+    commonest answer's score as a black tick over each benchmark (the floor; none for grounding)."""
+    import numpy as np
+
+    rows = [r for r in rows if r["benchmark"] != "Average"]
+    models = [k.removesuffix(" strict") for k in rows[0] if k.endswith(" strict")]
+    x, width = np.arange(len(rows)), 0.8 / len(models)
+    fig, ax = plt.subplots(figsize=(1.0 + 0.75 * len(rows), 3.4))
+    plotted = []
+    for k, m in enumerate(models):
+        vals = [r[f"{m} strict"] for r in rows]
+        bars = ax.bar(x + k * width, [v or 0.0 for v in vals], width, color=f"C{k}", label=f"{m} (strict)")
+        ax.bar_label(bars, [f"{v:.1f}" if v is not None else "" for v in vals], fontsize=5, rotation=90, padding=1)
+        _mark_missing(ax, x + k * width, vals, 1)
+        plotted += [{"benchmark": r["benchmark"], "model": m, "percent": v} for r, v in zip(rows, vals)]
+    _draw_floor(ax, [(i - width / 2, i + 0.8 - width / 2, r.get("commonest answer")) for i, r in enumerate(rows)])
+    plotted += [{"benchmark": r["benchmark"], "model": "commonest answer", "percent": r.get("commonest answer")}
+                for r in rows]
+    ax.set_xticks(x + width * (len(models) - 1) / 2, [f"{r['benchmark']}\n({r['group']})" for r in rows], fontsize=6)
+    ax.set_ylabel("percent")
+    ax.set_ylim(0, 105)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
+    fig.tight_layout()
+    return fig, plotted
+
+
 def plot_table_vs_paper(table: str, arms: dict, plan: dict, profile: str, title: str | None = None):
     """A table notebook's figure: the paper's capability averages beside this run's (strict)."""
     from .reproduced import paper_capabilities
