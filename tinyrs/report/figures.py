@@ -311,7 +311,8 @@ def plot_paper_vs_toy(paper: list[dict], toy: list[dict], title: str, label: str
 
 def plot_per_benchmark(rows: list[dict], title: str):
     """A per-benchmark table (`tables.reproduced_table1`) as bars: each model's strict score per benchmark, the
-    commonest answer's score as a black tick over each benchmark (the floor; none for grounding)."""
+    commonest answer's score as a dotted black line across each benchmark's bars (the floor; none for
+    grounding)."""
     import numpy as np
 
     rows = [r for r in rows if r["benchmark"] != "Average"]

@@ -8,7 +8,8 @@ steps per epoch and the launch command.
 Memory model (mixed-precision AdamW, per parameter): bf16 weights 2 B + bf16 gradients 2 B + fp32
 master weights 4 B + Adam moments 8 B = 16 B (DDP trains fp32 weights under bf16 autocast: fp32 weights
 4 B + gradients 4 B + moments 8 B, the same 16 B). DDP keeps all of it on every GPU; FSDP and ZeRO-3 shard
-it over the GPUs; ZeRO-3 with offload keeps master weights and moments in CPU memory. GRPO adds the
+it over the GPUs; ZeRO-3 with offload keeps master weights and moments in CPU memory (zero3.yaml offloads
+the bf16 weight shards too; this estimate counts them on the GPU). GRPO adds the
 frozen reference model, which TRL builds in the policy's dtype: fp32 under DDP and FSDP (we load fp32 weights),
 bf16 once DeepSpeed's bf16 engine holds it. Activations are estimated with activation checkpointing: the layer inputs
 (2 B x hidden x tokens x layers) plus one layer's working set (~34 B x hidden x tokens). The result is a
@@ -68,7 +69,8 @@ def memory_estimate(params: int, strategy: str, gpus: int, tokens_per_gpu: int, 
     """Bytes per GPU, in GiB: model states by strategy, the GRPO reference model, the language model's and the
     vision tower's activations under activation checkpointing, and the logits (a vocabulary of 152K makes them as
     large as the rest: bf16 plus the fp32 copy the SFT loss takes, 6 bytes each; GRPO's temperature-scaled bf16
-    copy, 4). A lower bound: the generation KV cache, temporary buffers and the allocator's slack come on top."""
+    copy, 4). A planning estimate: the generation KV cache, temporary buffers and the allocator's slack come on
+    top, while ZeRO-3's offloaded weight shards are counted on the GPU."""
     n = max(1, gpus)
     # ZeRO-3 with offload (the paper's setting) moves master weights and moments to CPU memory; the bf16 weight
     # and gradient shards are counted as if on the GPU (zero3.yaml offloads the weight shards too, so this
@@ -137,7 +139,7 @@ def dry_run(recipe: dict, train_args: list[str] | None = None) -> dict:
                if nodes > 1 else "") + " -m tinyrs.train " +
               redact(shlex.join(train_args or [stage, "--config", recipe.get("profile", "paper")])))
     return {"stage": stage, "kind": kind, "model_source": source, "init": init, "parameters": params,
-            "train_file": str(train_file), "entries": report.valid, "rows_per_epoch": n,
+            "train_file": str(train_file), "entries": report.valid, "rows_per_epoch": n, "balanced": bool(recipe.get("balance")),
             "gpus": gpus, "nodes": nodes, "strategy": strategy,
             "global_batch": per_device * gpus * accum, "steps_per_epoch": steps,
             "memory_per_gpu": {k: round(v, 1) for k, v in mem.items()}, "launch": launch}
@@ -149,9 +151,10 @@ def format_dry_run(r: dict) -> str:
         f"stage {r['stage']} ({r['kind']}), starting from {r['init']} ({r['model_source']})",
         f"parameters: {p['total'] / 1e9:.3f} B total (vision {p['vision'] / 1e6:.0f} M, language {p['language'] / 1e6:.0f} M)",
         f"data: {r['train_file']}: {r['entries']} entries, schema ok ({r['rows_per_epoch']} "
-        f"{'prompts' if r['kind'] == 'grpo' else 'training rows, one per answer,'} per epoch after balancing)",
+        f"{'prompts' if r['kind'] == 'grpo' else 'training rows, one per answer,'} per epoch"
+        f"{' after balancing' if r['balanced'] else ''})",
         f"batch: global {r['global_batch']} on {r['gpus']} GPU(s) / {r['nodes']} node(s) -> {r['steps_per_epoch']} steps per epoch",
-        f"memory per GPU ({r['strategy']}): at least {m['total_gib']} GiB = model states {m['model_states_gib']} + "
+        f"memory per GPU ({r['strategy']}): about {m['total_gib']} GiB = model states {m['model_states_gib']} + "
         f"reference {m['reference_model_gib']} + activations {m['activations_gib']} + vision tower "
         f"{m['vision_activations_gib']} + logits {m['logits_gib']} (an estimate: the generation cache and the "
         "allocator's slack come on top)",
