@@ -150,6 +150,36 @@ def test_eval_checks_every_file_before_the_model_answers(toy_checkpoint, toy_bui
     assert not (tmp_path / "out" / "predictions").exists()
 
 
+def test_eval_record_without_predictions_is_replaced_and_saved_rows_are_checked(toy_checkpoint, toy_build, tmp_path,
+                                                                               monkeypatch):
+    """A folder whose run stopped before its first answer takes a run with other settings; one with answers does
+    not. A saved grounding row whose image size is unusable is named by its line before any answering resumes."""
+    from tinyrs.evaluation import generate
+    from tinyrs.evaluation.harness import _check_record
+
+    out = tmp_path / "out"
+    (out / "predictions").mkdir(parents=True)
+    (out / "eval.json").write_text(json.dumps({"model": "other", "model_sha256": "0" * 64, "think": None}))
+    record = {"model": "this", "model_sha256": "1" * 64, "think": None}
+    _check_record(out, record, overwrite=False)  # nothing saved: the record is replaced
+    assert json.loads((out / "eval.json").read_text())["model"] == "this"
+    (out / "predictions").mkdir(exist_ok=True)
+    (out / "predictions" / "cls_AID.jsonl").write_text("")
+    with pytest.raises(ValueError, match="other settings"):
+        _check_record(out, {**record, "model_sha256": "2" * 64}, overwrite=False)
+
+    class NoEngine:
+        name = "none"
+
+    monkeypatch.setattr(generate, "load_engine", lambda *a, **k: NoEngine())
+    resumed = tmp_path / "resumed"
+    row = {"index": 0, "question": "q", "answer": "[1, 2, 30, 40]", "prediction": "[[0, 0, 500, 500]]", "size": [160]}
+    (resumed / "predictions").mkdir(parents=True)
+    (resumed / "predictions" / "VG_DOIR_RSVG_test.jsonl").write_text(json.dumps(row) + "\n")
+    with pytest.raises(ValueError, match=r"VG_DOIR_RSVG_test.jsonl: line 1: size \[160\] is not the image's"):
+        evaluate(toy_checkpoint, toy_build / "eval", resumed, ["DIOR-RSVG"], limit=2, progress=False)
+
+
 def test_predictions_of_another_model_are_never_mixed_in(toy_checkpoint, toy_build, tmp_path, monkeypatch):
     from tinyrs.evaluation.generate import TransformersEngine
     from tinyrs.model import untrained_twin

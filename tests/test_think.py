@@ -289,3 +289,14 @@ def test_think_stops_when_the_teacher_fails_sample_after_sample(toy_build, tmp_p
     journal = read_appended(side_paths(tmp_path / "o.json")["journal"], lambda rec: None, "")
     # the one under way when it stopped finishes into the journal; the rest are never asked
     assert {rec["status"] for _, rec in journal} == {"failed"} and len(journal) in (STOP_AFTER_FAILED, STOP_AFTER_FAILED + 1)
+
+
+def test_think_goes_on_through_failures_that_are_not_in_a_row(toy_build, tmp_path):
+    from tinyrs.data.think import STOP_AFTER_FAILED
+
+    plans = ["500,500", ""] * STOP_AFTER_FAILED  # every other sample fails: a flaky server, not a dead one
+    path, _ = _fault_entries(toy_build, tmp_path, plans)
+    with FaultServer() as s:
+        report = run_think(path, tmp_path / "out.json", _teacher(s.url, tmp_path), toy_build / "images", max_attempts=1,
+                           workers=1, progress=False)
+    assert (report["accepted"], report["failed"]) == (STOP_AFTER_FAILED, STOP_AFTER_FAILED)

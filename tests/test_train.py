@@ -211,6 +211,10 @@ def test_paper_dry_run_without_a_gpu(train_env, capsys):
                  "--set", "strategy=ddp"]) == 0
     ddp = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert abs(ddp["memory_per_gpu"]["reference_model_gib"] - 4 * params / 2**30) < 0.1
+    assert main(["train", "R", "--config", "paper", "--dry-run", "--set", f"data_dir={train_env['data']}",
+                 "--set", "strategy=fsdp"]) == 0  # fp32 too, sharded
+    fsdp = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert abs(fsdp["memory_per_gpu"]["reference_model_gib"] - 4 * params / fsdp["gpus"] / 2**30) < 0.1
     assert main(["train", "R", "--config", "paper", "--dry-run", "--arm", "NOPE"]) == 2
     assert "--arm NOPE: not an arm of the plan" in capsys.readouterr().err
     # the 7B chain of Table V, from its published dimensions
@@ -237,6 +241,15 @@ def test_nothing_to_train_on_or_no_weights_to_start_from_is_one_line_and_leaves_
         assert main(["train", "R", "--init", str(train_env["base"]), "--runs-root", str(runs), "--set",
                      f"data_dir={tmp_path / 'empty'}", *extra]) == 2
         assert "rl.json: no entries: nothing to train on" in capsys.readouterr().err
+    bad = tmp_path / "bad_meta"  # a mistyped answer type would pick the closed reward for the sample
+    bad.mkdir()
+    for name in ("rl.json", "build.json", "scenes.jsonl"):
+        shutil.copy(train_env["data"] / name, bad / name)
+    (bad / "images").symlink_to(train_env["data"] / "images")
+    (bad / "qa_meta.jsonl").write_text((train_env["data"] / "qa_meta.jsonl").read_text()
+                                       + json.dumps({"id": "x", "answer_type": "closd"}) + "\n")
+    assert main(["train", "R", "--init", str(train_env["base"]), "--runs-root", str(runs), "--set", f"data_dir={bad}"]) == 2
+    assert "answer_type 'closd' is not one of closed, grounding, open" in capsys.readouterr().err
     (tmp_path / "config_only").mkdir()  # a checkpoint folder whose weights were never copied
     shutil.copy(train_env["base"] / "checkpoint" / "config.json", tmp_path / "config_only")
     assert main(["train", "S", "--init", str(tmp_path / "config_only"), "--runs-root", str(runs), "--no-progress",
