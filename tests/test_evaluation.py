@@ -82,11 +82,13 @@ def test_rescore_names_a_line_that_is_not_a_prediction(tmp_path):
     row = {"index": 0, "question": "<image>\nclass?", "answer": "forest", "prediction": "forest"}
     p = pred / "cls_AID.jsonl"
     p.write_text(json.dumps(row) + '\n{"index": 1, "quest')  # a run killed mid-write: the torn line is ignored
-    assert rescore(tmp_path)["benchmarks"]["cls_AID.json"]["strict"] == {"score": 1.0, "n": 1, "counted": 1,
-                                                                           "commonest_answer": 1.0}
+    r = rescore(tmp_path)
+    assert r["benchmarks"]["cls_AID.json"]["strict"] == {"score": 1.0, "n": 1, "counted": 1, "commonest_answer": 1.0}
+    assert "the last line of cls_AID.jsonl was cut off mid-write and is not scored" in r["torn"]  # and it is said
     two = json.dumps(row) + "\n" + json.dumps({**row, "index": 1})  # whole rows, the last without its newline
     p.write_text(two)
-    assert rescore(tmp_path)["benchmarks"]["cls_AID.json"]["strict"]["n"] == 2  # a row, not a torn line
+    r = rescore(tmp_path)
+    assert r["benchmarks"]["cls_AID.json"]["strict"]["n"] == 2 and "torn" not in r  # a row, not a torn line
     from tinyrs.evaluation.harness import _prediction_rows
 
     assert sorted(_prediction_rows(p, cut_torn_tail=True)) == [0, 1] and p.read_text() == two + "\n"  # terminated

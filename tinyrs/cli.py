@@ -196,8 +196,9 @@ def cmd_rescore(args):
         judge = _judge(args, root, pred.parent / "judge_cache")
     r = rescore(args.predictions, _modes(args.mode), judge=judge, data_root=args.data_root)
     print(text_table(scores_table(r)))
-    if "unfinished" in r:
-        print(f"warning: {r['unfinished']}", file=sys.stderr)
+    for problem in ("unfinished", "torn"):
+        if problem in r:
+            print(f"warning: {r[problem]}", file=sys.stderr)
     if args.out:
         write_json(args.out, r)
     _print_judge_usage(judge, args.predictions)

@@ -63,13 +63,14 @@ def read_json_list(path: str | Path) -> list[dict]:
     return data
 
 
-def read_appended(path: str | Path, check, fix: str, cut_torn_tail: bool = False) -> list[tuple[int, dict]]:
+def read_appended(path: str | Path, check, fix: str, cut_torn_tail: bool = False,
+                  torn: list | None = None) -> list[tuple[int, dict]]:
     """(line number, record) of an append-only JSON-lines file (predictions, the caption journal). A run killed
     mid-write leaves a torn last line (no newline, not JSON): not a record, and cut off with `cut_torn_tail`;
     a last record that is whole but lacks its newline (a file written by hand) is one, and then gets its
     newline, so appended records start on a line of their own. Any other line that is not JSON, or that
     `check(record)` finds a problem with (it returns a text), is an error naming the file and the line, and
-    `fix` says what to do."""
+    `fix` says what to do. A file whose torn tail was left out is added to `torn` when given."""
     path = Path(path)
     if not path.exists():
         return []
@@ -91,6 +92,8 @@ def read_appended(path: str | Path, check, fix: str, cut_torn_tail: bool = False
             raise DataError(path, None, f"line {n}: {problem}; {fix}")
         good += len(line)
         records.append((n, rec))
+    if torn is not None and good < len(data):
+        torn.append(path)
     if cut_torn_tail and good < len(data):
         with open(path, "r+b") as f:
             f.truncate(good)

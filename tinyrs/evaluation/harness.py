@@ -65,14 +65,15 @@ def _size_problem(r: dict) -> str | None:
     return f"size {size!r} is not the image's [h, w] in pixels (a grounding row's box is scaled by it)"
 
 
-def _prediction_rows(path: Path, cut_torn_tail: bool = False, grounding: bool = False) -> dict[int, dict]:
+def _prediction_rows(path: Path, cut_torn_tail: bool = False, grounding: bool = False,
+                     torn: list | None = None) -> dict[int, dict]:
     """Finished predictions of one benchmark by entry index (a later row of an index wins). A torn last line
     (a run killed mid-write) is not one; any other line that is not a prediction row is an error naming it."""
     def problem(r):
         return _prediction_problem(r) or (_size_problem(r) if grounding else None)
 
     rows = read_appended(path, problem, "fix or delete the line (tinyrs eval then answers that question again)",
-                         cut_torn_tail)
+                         cut_torn_tail, torn)
     return {r["index"]: r for _, r in rows}
 
 
@@ -240,11 +241,11 @@ def rescore(predictions_dir: str | Path, modes=MODES, judge=None, data_root: str
     record = eval_record(d)
     data_root, limit = data_root or record.get("data_root"), record.get("limit")
     by_stem = {b.stem: b.file for b in ALL_BENCHMARKS}
-    rows = {}
+    rows, torn = {}, []
     for p in sorted(d.glob("*.jsonl")):
         if p.stem not in by_stem:
             raise DataError(p, None, "not a Table I benchmark's predictions (expected <stem>.jsonl, e.g. cls_AID.jsonl)")
-        found = _prediction_rows(p, grounding=BY_FILE[by_stem[p.stem]].metric == "acc@0.5")
+        found = _prediction_rows(p, grounding=BY_FILE[by_stem[p.stem]].metric == "acc@0.5", torn=torn)
         rows[by_stem[p.stem]] = [found[i] for i in sorted(found) if limit is None or i < limit]
     if not rows:
         raise FileNotFoundError(f"{d}: no predictions (*.jsonl)")
@@ -255,6 +256,9 @@ def rescore(predictions_dir: str | Path, modes=MODES, judge=None, data_root: str
                                 "count only the answers it saved" + (f", and it had not started {', '.join(not_started)}"
                                                                      if not_started else "")
                                 + "; run the same tinyrs eval again to finish it")
+    if torn:  # a write cut off mid-line: that answer is not scored
+        result["torn"] = (f"the last line of {', '.join(p.name for p in torn)} was cut off mid-write and is not scored; "
+                          "run the same tinyrs eval into the folder to answer it again")
     return result
 
 
