@@ -31,7 +31,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
-from urllib.parse import urlsplit
 
 from tqdm import tqdm
 
@@ -163,7 +162,7 @@ class LLMClient:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(self.settings.api_key_env)):
             raise LLMConfigError(f"{name}: api_key_env is the *name* of the environment variable that holds the key "
                                  "(e.g. OPENAI_API_KEY), not the key")
-        if "@" in urlsplit(self.base_url or "").netloc or looks_secret(self.base_url or ""):  # user:key@, ?key=
+        if looks_secret(self.base_url or ""):  # user:key@host, ?key=...
             raise LLMConfigError(f"{name}: base_url carries credentials (user:key@host or ?key=...); give the key through "
                                  f"${self.settings.api_key_env} instead (a URL is written to caches and reports)")
         key = os.environ.get(self.settings.api_key_env)

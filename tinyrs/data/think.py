@@ -83,7 +83,7 @@ class RulesTeacher:
 
     def __init__(self, build_dir: str | Path):
         from ..world.grading import SceneIndex
-        from .vhm import read_jsonl
+        from .hf import read_qa_meta
 
         build_dir = Path(build_dir)
         for f in ("scenes.jsonl", "qa_meta.jsonl"):
@@ -92,7 +92,7 @@ class RulesTeacher:
                                 "missing here; use --teacher openai for real data")
         self.build_dir = build_dir
         self.scenes = SceneIndex(build_dir)
-        self.meta = {r["id"]: r for r in read_jsonl(build_dir / "qa_meta.jsonl")}
+        self.meta = read_qa_meta(build_dir)
 
     def problem(self, entry: dict, image_path: Path) -> str | None:
         """Why this entry cannot be captioned from the toy world (checked before any caption is written)."""

@@ -92,9 +92,10 @@ def read_appended(path: str | Path, check, fix: str, cut_torn_tail: bool = False
             raise DataError(path, None, f"line {n}: {problem}; {fix}")
         good += len(line)
         records.append((n, rec))
-    if torn is not None and good < len(data):
+    has_torn_tail = good < len(data)
+    if torn is not None and has_torn_tail:
         torn.append(path)
-    if cut_torn_tail and good < len(data):
+    if cut_torn_tail and has_torn_tail:
         with open(path, "r+b") as f:
             f.truncate(good)
     if cut_torn_tail and records and not data[:good].endswith(b"\n"):
@@ -222,6 +223,11 @@ def resolve_eval_image(entry: dict, json_path: str | Path) -> Path:
 
 # --- validation ---------------------------------------------------------------------------------
 
+def is_image_size(size) -> bool:
+    """[height, width] in whole pixels, both positive (an evaluation entry's and a grounding prediction's `size`)."""
+    return isinstance(size, list) and len(size) == 2 and all(type(v) is int and v > 0 for v in size)
+
+
 def _leaves_folder(*parts) -> bool:
     return any(isinstance(x, str) and (Path(x).is_absolute() or ".." in Path(x).parts) for x in parts)
 
@@ -261,7 +267,7 @@ def schema_problems(entry, kind: str = "train") -> list[tuple[str, str]]:
         problems.append((EMPTY, "the question is empty"))
     if kind == "eval":
         size = entry.get("size")
-        if size is not None and not (isinstance(size, list) and len(size) == 2 and all(type(v) is int and v > 0 for v in size)):
+        if size is not None and not is_image_size(size):
             problems.append((SCHEMA, f"'size' must be [height, width] in pixels, got {size!r}"))
         qtype = entry.get("type")
         if qtype is not None and not (isinstance(qtype, list) and all(isinstance(t, str) for t in qtype)):

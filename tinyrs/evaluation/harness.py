@@ -17,7 +17,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..config import ConfigError
-from ..data.vhm import DataError, answer_text, human_text, read_appended, write_json
+from ..data.vhm import DataError, answer_text, human_text, is_image_size, read_appended, write_json
 from .benchmarks import ALL_BENCHMARKS, ASKING, BENCHMARKS, BY_FILE, BY_NAME, asking_style
 from .run import benchmark_entries, benchmark_images, benchmark_prompt, prediction_row, think_prompting
 from .scoring import MODES, capability_averages, judge_grades, score_rows
@@ -59,10 +59,9 @@ def _prediction_problem(r) -> str | None:
 
 def _size_problem(r: dict) -> str | None:
     """A grounding row's image size, [h, w] in pixels: what its 0..1000 box is scaled by."""
-    size = r.get("size")
-    if isinstance(size, list) and len(size) == 2 and all(type(v) is int and v > 0 for v in size):
+    if is_image_size(r.get("size")):
         return None
-    return f"size {size!r} is not the image's [h, w] in pixels (a grounding row's box is scaled by it)"
+    return f"size {r.get('size')!r} is not the image's [h, w] in pixels (a grounding row's box is scaled by it)"
 
 
 def _prediction_rows(path: Path, cut_torn_tail: bool = False, grounding: bool = False,
