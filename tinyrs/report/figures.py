@@ -136,8 +136,7 @@ def plot_probe(rows: list[dict]):
         x = np.arange(len(groups))
         for k, model in enumerate(models):
             vals = [by[(model, d)][key] for _, d, key in groups]
-            bars = ax.bar(x + k * width, vals, width, color=f"C{k}", label=model)
-            ax.bar_label(bars, [f"{v:.3f}" for v in vals], fontsize=5, rotation=90, padding=1)
+            _labelled_bars(ax, x + k * width, vals, width, "{:.3f}", color=f"C{k}", label=model)
             plotted += [{"model": model, "decoding": d, "measure": key, "value": v} for (_, d, key), v in zip(groups, vals)]
         ax.set_xticks(x + width * (len(models) - 1) / 2, [g[0] for g in groups], fontsize=7)
         ax.set_title(title, fontsize=9)
@@ -271,6 +270,14 @@ def _mark_missing(ax, positions, values, y: float) -> None:
             ax.text(x, y, "n/a", rotation=90, ha="center", va="bottom", fontsize=6, color="gray")
 
 
+def _labelled_bars(ax, positions, values, width, fmt: str = "{:.1f}", **style):
+    """Bars with each value written on top; a missing value (None) is marked 'n/a', not drawn as a 0."""
+    bars = ax.bar(positions, [v or 0.0 for v in values], width, **style)
+    ax.bar_label(bars, [fmt.format(v) if v is not None else "" for v in values], fontsize=5, rotation=90, padding=1)
+    _mark_missing(ax, positions, values, 1)
+    return bars
+
+
 def _draw_floor(ax, spans) -> None:
     """The score of always giving the commonest answer, a dotted line over each group's bars: (x0, x1, value)."""
     drawn = [(x0, x1, v) for x0, x1, v in spans if v is not None]
@@ -291,10 +298,7 @@ def plot_paper_vs_toy(paper: list[dict], toy: list[dict], title: str, label: str
         width = 0.8 / len(caps)
         for k, cap in enumerate(caps):
             vals = [r.get(cap) for r in rows]
-            pos = [i + k * width for i in range(len(rows))]
-            bars = ax.bar(pos, [v or 0.0 for v in vals], width, color=f"C{k}", label=cap)
-            ax.bar_label(bars, [f"{v:.1f}" if v is not None else "" for v in vals], fontsize=5, rotation=90, padding=1)
-            _mark_missing(ax, pos, vals, 1)
+            _labelled_bars(ax, [i + k * width for i in range(len(rows))], vals, width, color=f"C{k}", label=cap)
             table += [{"source": source, label: n, "capability": cap, "percent": v} for n, v in zip(names, vals)]
         if source == "toy" and toy_floor:
             _draw_floor(ax, [(i + k * width - width / 2, i + k * width + width / 2, toy_floor.get(cap))
@@ -322,9 +326,7 @@ def plot_per_benchmark(rows: list[dict], title: str):
     plotted = []
     for k, m in enumerate(models):
         vals = [r[f"{m} strict"] for r in rows]
-        bars = ax.bar(x + k * width, [v or 0.0 for v in vals], width, color=f"C{k}", label=f"{m} (strict)")
-        ax.bar_label(bars, [f"{v:.1f}" if v is not None else "" for v in vals], fontsize=5, rotation=90, padding=1)
-        _mark_missing(ax, x + k * width, vals, 1)
+        _labelled_bars(ax, x + k * width, vals, width, color=f"C{k}", label=f"{m} (strict)")
         plotted += [{"benchmark": r["benchmark"], "model": m, "percent": v} for r, v in zip(rows, vals)]
     _draw_floor(ax, [(i - width / 2, i + 0.8 - width / 2, r.get("commonest answer")) for i, r in enumerate(rows)])
     plotted += [{"benchmark": r["benchmark"], "model": "commonest answer", "percent": r.get("commonest answer")}
