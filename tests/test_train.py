@@ -241,6 +241,11 @@ def test_nothing_to_train_on_or_no_weights_to_start_from_is_one_line_and_leaves_
         assert main(["train", "R", "--init", str(train_env["base"]), "--runs-root", str(runs), "--set",
                      f"data_dir={tmp_path / 'empty'}", *extra]) == 2
         assert "rl.json: no entries: nothing to train on" in capsys.readouterr().err
+    for extra in ([], ["--dry-run"]):  # a missing file says what makes it, for the recipe's profile
+        assert main(["train", "S", "--config", "paper", "--runs-root", str(runs), "--set",
+                     f"data_dir={tmp_path / 'empty'}", *extra]) == 2
+        err = capsys.readouterr().err
+        assert "instruct_balanced.json is missing: `tinyrs data build --profile paper` makes it" in err, err
     bad = tmp_path / "bad_meta"  # a mistyped answer type would pick the closed reward for the sample
     bad.mkdir()
     for name in ("rl.json", "build.json", "scenes.jsonl"):

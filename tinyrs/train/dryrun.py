@@ -21,13 +21,11 @@ import math
 import shlex
 from pathlib import Path
 
-from .. import paths
 from ..config import CONFIGS
 from ..data.hf import answer_turns
-from ..data.vhm import DataError, read_training_file
 from ..model import PUBLISHED, QWEN2VL_2B, QWEN2VL_7B, count_parameters
 from ..redact import redact
-from .recipes import STAGES, load_recipe
+from .recipes import STAGES, load_recipe, training_entries
 from .runs import resolve_init
 
 GIB = 1024 ** 3
@@ -100,21 +98,10 @@ def dry_run(recipe: dict, train_args: list[str] | None = None) -> dict:
         recipe = {**recipe, "init": resolve_init(init)}  # a folder must exist now (a run folder: its checkpoint)
     model, config, source = meta_model(chain_root(recipe, recipe.get("profile", "paper")))
     params = count_parameters(model)
-    data_dir = Path(recipe.get("data_dir") or paths.data_dir(recipe.get("profile", "toy")))
-    train_file = data_dir / recipe["train_file"]
-    if not train_file.exists():
-        raise FileNotFoundError(f"training file {train_file} is missing: set data_dir in the recipe "
-                                f"(--set data_dir=DIR) to the folder `tinyrs data build --profile paper` wrote")
-    entries, report = read_training_file(train_file, data_dir, check_images="none", progress=False)
-    if not entries:
-        raise DataError(train_file, None, "no entries: nothing to train on")
+    entries, report, train_file, _, _ = training_entries(recipe, check_images="none")
     t = recipe.get("trainer", {})
     gpus, nodes = int(recipe.get("gpus", 1)), int(recipe.get("nodes", 1))
     per_device, accum = int(t.get("per_device_train_batch_size", 8)), int(t.get("gradient_accumulation_steps", 1))
-    if recipe.get("balance"):
-        from ..data.balance import balance, balance_settings
-
-        entries = balance(entries, *balance_settings(recipe["balance"], "recipe"))[0]
     max_pixels = (recipe.get("image") or {}).get("max_pixels", 1003520)
     prompt_tokens = max_pixels // (28 * 28) + 256  # the image's tokens at the pixel limit, and the text
     if kind == "grpo":

@@ -10,8 +10,11 @@ import copy
 import typing
 from pathlib import Path
 
+from .. import paths
 from ..config import CONFIGS, ConfigError, is_number, is_whole, load_yaml_file, parse_override
-from ..data.balance import is_target
+from ..data.balance import balance, balance_settings, is_target
+from ..data.build import image_root_of
+from ..data.vhm import DataError, read_training_file
 from ..rewards import GROUNDING_REWARDS, JUDGE_FAILURES, REGISTRY, VARIANTS
 
 STAGES = ("base", "P", "S", "C", "R")
@@ -95,6 +98,26 @@ KINDS = {
     "rewards": (lambda v: isinstance(v, list) and v and all(n in REGISTRY for n in v),
                 f"a list of reward names ({', '.join(REGISTRY)})"),
 }
+
+
+def training_entries(recipe: dict, check_images: str = "exists", progress: bool = False):
+    """(entries, read report, training file, data folder, image root) of a recipe's training file, the entries
+    balanced where the recipe balances. A missing or empty file is an error that says what makes it."""
+    profile = recipe.get("profile", "toy")
+    data_dir = Path(recipe.get("data_dir") or paths.data_dir(profile))
+    path = data_dir / recipe["train_file"]
+    if not path.exists():
+        make = "tinyrs think" if "think" in path.name else f"tinyrs data build --profile {profile}"
+        raise FileNotFoundError(f"training file {path} is missing: `{make}` makes it; a build elsewhere is "
+                                f"named with --set data_dir=DIR")
+    image_root = image_root_of(data_dir)
+    entries, report = read_training_file(path, image_root, check_images=check_images, progress=progress)
+    if not entries:
+        raise DataError(path, None, "no entries: nothing to train on")
+    if recipe.get("balance"):
+        cap, target = balance_settings(recipe["balance"], "recipe")
+        entries, _ = balance(entries, cap, target, seed=int(recipe.get("seed", 0)))
+    return entries, report, path, data_dir, image_root
 
 
 def check_recipe(recipe: dict, where: str) -> None:

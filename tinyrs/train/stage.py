@@ -24,13 +24,11 @@ import torch
 
 from .. import paths
 from ..config import ConfigError
-from ..data.balance import balance, balance_settings
-from ..data.build import image_root_of
 from ..data.hf import read_qa_meta
-from ..data.vhm import DataError, read_appended, read_training_file
+from ..data.vhm import read_appended
 from ..model import load_model, load_processor, save_checkpoint
 from .callbacks import JsonlMetrics, RunClock, metrics_problem
-from .recipes import FREEZABLE, load_recipe, trainer_config
+from .recipes import FREEZABLE, load_recipe, trainer_config, training_entries
 from .runs import (claim, finished_run, fingerprint, latest_run, link_arm, mark_complete, new_run_dir, resolve_init,
                    trainer_checkpoints, unfinished_runs, write_run_record)
 
@@ -172,18 +170,7 @@ def _shared_run_dir(stage: str, runs_root, resume: bool, timeout_s: int = 1800, 
 
 def stage_data(recipe: dict, progress: bool):
     """(entries, data folder, image root, qa metadata or None) of a recipe's training file."""
-    data_dir = Path(recipe.get("data_dir") or paths.data_dir(recipe.get("profile", "toy")))
-    path = data_dir / recipe["train_file"]
-    if not path.exists():
-        hint = " (run `tinyrs think` to make it)" if "think" in path.name else " (run `tinyrs data build`)"
-        raise FileNotFoundError(f"training file {path} is missing{hint}")
-    image_root = image_root_of(data_dir)
-    entries, _ = read_training_file(path, image_root, check_images="exists", progress=progress)
-    if not entries:
-        raise DataError(path, None, "no entries: nothing to train on")
-    if recipe.get("balance"):
-        cap, target = balance_settings(recipe["balance"], "recipe")
-        entries, _ = balance(entries, cap, target, seed=int(recipe.get("seed", 0)))
+    entries, _, _, data_dir, image_root = training_entries(recipe, "exists", progress)
     return entries, data_dir, image_root, read_qa_meta(data_dir)
 
 
