@@ -1,6 +1,7 @@
 """tinyrs eval / rescore end to end on a tiny saved checkpoint and the toy benchmarks: predictions
 saved as they come, both scoring modes, resume without re-generating, rescoring without the model."""
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -199,6 +200,26 @@ def test_predictions_of_another_model_are_never_mixed_in(toy_checkpoint, toy_bui
     r = evaluate(other, toy_build / "eval", out, ["AID"], max_new_tokens=4, limit=2, progress=False, overwrite=True)
     assert json.loads((out / "eval.json").read_text())["model"] == str(other) and r["benchmarks"]
     assert asked == [2]  # the other model answered both questions itself: none of the first model's answers kept
+    again = evaluate(other, toy_build / "eval", out, ["AID"], max_new_tokens=4, limit=2, progress=False)
+    assert asked == [2] and again["reused_answers"] == 2 and again["benchmarks"] == r["benchmarks"]
+    # the same model with another processor (or chat template, tokenizer config) is another model
+    changed = tmp_path / "changed"
+    shutil.copytree(other, changed)
+    cfg = json.loads((changed / "processor_config.json").read_text())
+    (changed / "processor_config.json").write_text(json.dumps({**cfg, "tinyrs_test": 1}))
+    with pytest.raises(ValueError, match="other settings .*model_sha256"):
+        evaluate(changed, toy_build / "eval", out, ["AID"], max_new_tokens=4, limit=2, progress=False)
+    # answers given under another wording of the question (the reasoning prompt) or by another engine are not reused
+    record = json.loads((out / "eval.json").read_text())
+    (out / "eval.json").write_text(json.dumps({**record, "prompt_sha256": "0" * 64}))
+    with pytest.raises(ValueError, match="other settings .*prompt_sha256"):
+        evaluate(other, toy_build / "eval", out, ["AID"], max_new_tokens=4, limit=2, progress=False)
+    (out / "eval.json").write_text(json.dumps({**record, "backend": "vllm"}))
+    with pytest.raises(ValueError, match="backend: 'vllm' there, 'transformers' now"):
+        evaluate(other, toy_build / "eval", out, ["AID"], max_new_tokens=4, limit=2, progress=False)
+    # a record written before those keys existed is not refused for lacking them
+    (out / "eval.json").write_text(json.dumps({k: v for k, v in record.items() if k not in ("prompt_sha256", "backend")}))
+    assert evaluate(other, toy_build / "eval", out, ["AID"], max_new_tokens=4, limit=2, progress=False)["reused_answers"] == 2
 
 
 def test_open_ended_qa_is_graded_by_the_judge(toy_checkpoint, toy_build, tmp_path):

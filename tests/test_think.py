@@ -221,6 +221,27 @@ def test_a_journaled_caption_of_another_answer_is_made_again(toy_build, tmp_path
     assert len(same) == 1 and check_caption(same[0]["conversations"][-1]["value"], "an answer of another build") is None
 
 
+def test_a_journaled_caption_of_another_teacher_is_made_again(toy_build, tmp_path, capsys):
+    """Captions journaled by the rules teacher are not served as the openai teacher's (nor one model's as
+    another's): the journal records who wrote each caption."""
+    entries = read_json_list(toy_build / "instruct.json")[:4]
+    src, out = tmp_path / "in.json", tmp_path / "out.json"
+    write_json(src, entries)
+    run_think(src, out, RulesTeacher(toy_build), toy_build / "images", progress=False)
+    with FaultServer() as s:
+        teacher = _teacher(s.url, tmp_path)
+        report = run_think(src, out, teacher, toy_build / "images", progress=False)
+        assert report["resumed_from_journal"] == 0 and teacher.client.usage.counts["api_calls"] == 4
+        assert f"4 journaled captions in {tmp_path / 'out.journal.jsonl'} were made by another teacher" in capsys.readouterr().out
+        again = _teacher(s.url, tmp_path)  # the same teacher: everything resumed
+        assert run_think(src, out, again, toy_build / "images", progress=False)["resumed_from_journal"] == 4
+        other_model = OpenAITeacher(LLMClient(LLMSettings(base_url=s.url, model="another-model", timeout=0.5,
+                                                          max_retries=1, backoff=0.01, backoff_max=0.02),
+                                              cache_dir=tmp_path / "cache", name="teacher"))
+        assert run_think(src, out, other_model, toy_build / "images", progress=False)["resumed_from_journal"] == 0
+    assert teacher.identity != other_model.identity and RulesTeacher.identity == "rules"
+
+
 def test_a_damaged_journal_names_its_line(toy_build, tmp_path):
     journal = tmp_path / "j.jsonl"
     good = json.dumps({"key": "a", "status": "ok", "caption": "c"})

@@ -51,6 +51,55 @@ def test_base_is_recorded_and_reused(train_env):
     assert again == base  # cached: the same recipe, build text and code
 
 
+def test_a_reused_run_becomes_the_latest_again(train_env, capsys):
+    """A chain continues from `latest`: a reused run must be pointed at, or the next stage starts from whatever
+    run was trained last (say a quick debug run)."""
+    from tinyrs.train.runs import point_latest
+
+    base, runs = train_env["base"], train_env["runs"]
+    other = new_run_dir("base", runs)
+    try:
+        point_latest(other)
+        again = run_stage("base", "toy", overrides=[f"data_dir={train_env['data']}", "generic.samples=48", *TINY],
+                          runs_root=runs, progress=False)
+        assert again == base and (runs / "base" / "latest").resolve() == base.resolve()
+        out = capsys.readouterr().out
+        assert "reusing finished run" in out and "--force trains again" in out
+    finally:
+        release(other)
+        shutil.rmtree(other)
+        point_latest(base)
+
+
+def test_what_decides_a_run_is_in_its_key(train_env, tmp_path, monkeypatch):
+    """The cache key: a checkpoint by all its files (processor and chat template too), hub models by their id,
+    stage R's judge, the toy base's model sizes; the default data folder named or not is the same run."""
+    from tinyrs import paths
+    from tinyrs.train.recipes import load_recipe
+    from tinyrs.train.runs import fingerprint
+    from tinyrs.train.stage import cache_key, judge_settings
+
+    ckpt = train_env["base"] / "checkpoint"
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(ckpt, a)
+    shutil.copytree(ckpt, b)
+    assert fingerprint(a) == fingerprint(b) == fingerprint(ckpt)  # by content, wherever it lies
+    with open(b / "chat_template.jinja", "a") as f:
+        f.write("\n")
+    assert fingerprint(b) != fingerprint(a)
+    assert None is not fingerprint("org/model-a") != fingerprint("org/model-b")
+    r = load_recipe("R", "toy")
+    key = cache_key(r, {}, str(a), judge_settings(r))
+    assert key != cache_key(r, {}, str(b), judge_settings(r))
+    second = load_recipe("R", "toy", ["judge=judge_second"])
+    assert cache_key(second, {}, str(a), judge_settings(r)) != cache_key(second, {}, str(a), judge_settings(second))
+    named = load_recipe("R", "toy", [f"data_dir={paths.data_dir('toy')}"])
+    assert cache_key(named, {}, str(a), judge_settings(named)) == key
+    assert judge_settings(load_recipe("S", "toy")) is None
+    base = load_recipe("base", "toy")
+    assert cache_key(base, {}, None, {"model": {"layers": 4}}) != cache_key(base, {}, None, {"model": {"layers": 2}})
+
+
 def test_the_toy_base_refuses_a_distributed_launch(train_env, monkeypatch):
     from tinyrs.config import ConfigError
 

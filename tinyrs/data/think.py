@@ -80,6 +80,7 @@ class RulesTeacher:
 
     name = "rules"
     model = "tinyrs.world.reasoning"
+    identity = "rules"  # who wrote a journaled caption: another teacher's captions are not reused
 
     def __init__(self, build_dir: str | Path):
         from ..world.grading import SceneIndex
@@ -119,6 +120,10 @@ class OpenAITeacher:
     def __init__(self, client: LLMClient):
         self.client = client
         self.model = client.settings.model
+        # the model, its sampling settings, the server and the teacher's instructions (no key)
+        body = client.request_body([{"role": "system", "content": COT_TEACHER_SYSTEM},
+                                    {"role": "user", "content": cot_teacher_text("", "")}])
+        self.identity = f"openai:{self.model}:{client.request_key(body)[:12]}"
 
     def messages(self, entry: dict, image_path: Path) -> list[dict]:
         _, question, answer = last_turns(entry)
@@ -233,10 +238,17 @@ def run_think(in_path: str | Path, out_path: str | Path, teacher, image_root: st
     out_path.parent.mkdir(parents=True, exist_ok=True)
     journal = Journal(paths["journal"])
     stale = [k for k in keys if k in journal.done and journal.done[k].get("answer") != answer_digest(unique[k][1])]
-    for k in stale:
+    identity = getattr(teacher, "identity", teacher.name)
+    # records written before the teacher was journaled are kept (captioning them again could cost API calls)
+    other = [k for k in keys if k in journal.done and k not in stale
+             and journal.done[k].get("teacher", identity) != identity]
+    for k in stale + other:
         journal.forget(k)
     if stale:
         print(f"{len(stale)} journaled captions were made for other answers (the input changed): captioning them again")
+    if other:
+        print(f"{len(other)} journaled captions in {journal.path} were made by another teacher than this one "
+              f"({identity}): captioning them again")
     todo = [k for k in keys if k not in journal.done]
     for k in todo if hasattr(teacher, "problem") else []:  # the rules teacher: entries of another build
         i, e = unique[k]
@@ -246,7 +258,7 @@ def run_think(in_path: str | Path, out_path: str | Path, teacher, image_root: st
     def work(key):
         e = unique[key][1]
         rec = _caption_entry(teacher, e, resolve_train_image(e, image_root), max_attempts)
-        journal.append({"key": key, "task": task_of(e), "answer": answer_digest(e), **rec})
+        journal.append({"key": key, "task": task_of(e), "answer": answer_digest(e), "teacher": identity, **rec})
         return rec["status"]
 
     bar = tqdm(total=len(todo), desc=f"captions ({teacher.name})", disable=not progress, mininterval=1.0)

@@ -9,6 +9,7 @@ Open-ended QA (metric "judge") is graded by the judge at scoring time.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -78,7 +79,8 @@ def _prediction_rows(path: Path, cut_torn_tail: bool = False, grounding: bool = 
 
 def predict_benchmark(engine, data_root: Path, bench, out: Path, limit: int | None, system: str | None,
                       max_new_tokens: int, batch_size: int, progress: bool, suffix: str = "",
-                      ask: str = "tinyrs") -> list[dict]:
+                      ask: str = "tinyrs") -> tuple[list[dict], int]:
+    """The rows of every question of a benchmark (answered now, or already in `out`) and how many were already."""
     path, entries = benchmark_entries(data_root, bench.file, limit)
     pred_path = out / "predictions" / f"{bench.stem}.jsonl"
     pred_path.parent.mkdir(parents=True, exist_ok=True)
@@ -108,7 +110,7 @@ def predict_benchmark(engine, data_root: Path, bench, out: Path, limit: int | No
             f.flush()
             os.fsync(f.fileno())
             bar.update(len(idx))
-    return [done[i] for i in range(len(entries))]
+    return [done[i] for i in range(len(entries))], len(entries) - len(todo)
 
 
 def score_predictions(rows_by_file: dict[str, list[dict]], modes=MODES, judge=None,
@@ -138,8 +140,10 @@ def _check_record(out: Path, record: dict, overwrite: bool) -> None:
     path = out / "eval.json"
     if path.exists():
         old = read_record(path)
+        # a key a record written before it existed lacks counts as its default, or else as unknown (not compared)
         differs = {k: (old.get(k, RECORD_DEFAULTS.get(k)), v) for k, v in record.items()
-                   if k in SAME_RUN_KEYS and old.get(k, RECORD_DEFAULTS.get(k)) != v}
+                   if k in SAME_RUN_KEYS and (k in old or k in RECORD_DEFAULTS)
+                   and old.get(k, RECORD_DEFAULTS.get(k)) != v}
         if differs and not overwrite and any((out / "predictions").glob("*.jsonl")):
             raise ConfigError(f"{out} holds predictions made with other settings "
                               f"({'; '.join(f'{k}: {a!r} there, {b!r} now' for k, (a, b) in differs.items())}): "
@@ -149,8 +153,8 @@ def _check_record(out: Path, record: dict, overwrite: bool) -> None:
     write_json(path, record)
 
 
-SAME_RUN_KEYS = ("model_sha256", "think", "ask", "max_new_tokens", "data_root")
-RECORD_DEFAULTS = {"ask": "tinyrs"}  # what a record written before a key existed meant
+SAME_RUN_KEYS = ("model_sha256", "think", "ask", "max_new_tokens", "data_root", "prompt_sha256", "backend")
+RECORD_DEFAULTS = {"ask": "tinyrs", "backend": "transformers"}  # what a record written before a key existed meant
 
 
 def evaluate(model_path: str | Path, data_root: str | Path, out: str | Path, benchmarks: list[str] | None = None,
@@ -168,6 +172,7 @@ def evaluate(model_path: str | Path, data_root: str | Path, out: str | Path, ben
     judge: grades the open-ended benchmark (an object with `score(question, answer, image)`)."""
     from ..train.runs import fingerprint
     from .generate import load_engine
+    from .vllm_backend import choose_backend
 
     system, suffix = think_prompting(think)
     ask = asking_style(model_path) if ask == "auto" else ask
@@ -182,20 +187,29 @@ def evaluate(model_path: str | Path, data_root: str | Path, out: str | Path, ben
                                 "or choose --benchmarks)")
     for b in chosen:  # every file checked before the model answers any (a bad last file is not found hours in)
         benchmark_entries(data_root, b.file, limit)
+    # the wording the model is asked with (reasoning system prompt, think instruction) and the engine decide its
+    # answers as much as the model does: answers given under other ones are not reused
+    prompt_sha256 = hashlib.sha256(json.dumps([system, suffix]).encode()).hexdigest()
     _check_record(out, {"model": str(model_path), "model_sha256": fingerprint(model_path), "think": think,
                         "ask": ask, "max_new_tokens": max_new_tokens, "data_root": str(data_root.resolve()), "limit": limit,
-                        "benchmarks": [b.file for b in chosen]},
+                        "benchmarks": [b.file for b in chosen], "prompt_sha256": prompt_sha256,
+                        "backend": choose_backend(backend)},
                   overwrite)
     (out / "scores.json").unlink(missing_ok=True)  # written again at the end: its absence marks an unfinished run
     engine = load_engine(model_path, backend)
     t0 = time.time()
     try:
-        rows = {b.file: predict_benchmark(engine, data_root, b, out, limit, system, max_new_tokens,
-                                          batch_size, progress, suffix, ask) for b in chosen}
+        answered = {b.file: predict_benchmark(engine, data_root, b, out, limit, system, max_new_tokens,
+                                              batch_size, progress, suffix, ask) for b in chosen}
     finally:  # the GPU memory a vLLM engine holds is the next model's (tinyrs ablations evaluates arm after arm)
         getattr(engine, "close", lambda: None)()
     seconds = round(time.time() - t0, 1)
+    rows = {file: r for file, (r, _) in answered.items()}
+    if reused := sum(n for _, n in answered.values()):
+        print(f"{out}: {reused} of {sum(map(len, rows.values()))} answers were already there (the same model, "
+              "settings and questions) and were kept; --overwrite answers every question again")
     result = {"model": str(model_path), "data_root": str(data_root), "think": think, "ask": ask,
+              "reused_answers": reused,
               "backend": engine.name, "max_new_tokens": max_new_tokens, "limit": limit, "seconds": seconds,
               "judge": getattr(judge, "name", None), **score_predictions(rows, modes, judge, data_root, ask)}
     write_json(out / "scores.json", result)

@@ -56,7 +56,7 @@ def reasoning_corpus(build_dir: Path, n: int = 600) -> list[str]:
 
 def run_base(recipe: dict, runs_root=None, resume: bool = False, reuse: bool = True, progress: bool = True,
              mark_latest: bool = True) -> Path:
-    from .stage import _shared_run_dir, build_trainer, cache_key, resume_point
+    from .stage import _shared_run_dir, build_trainer, cache_key, resume_point, reused
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # every rank would write the same generic data and run record
         raise ConfigError("the toy base trains in one process (about a minute on 2 cores): run `tinyrs train base` "
@@ -66,10 +66,10 @@ def run_base(recipe: dict, runs_root=None, resume: bool = False, reuse: bool = T
     if not text_files:
         raise FileNotFoundError(f"the toy base model's tokenizer learns from a toy build; none in {build_dir} "
                                 "(run `tinyrs data build` first)")
-    key = cache_key(recipe, text_files, None)
+    model_cfg = load_config(recipe.get("model", "toy"), "model")
+    key = cache_key(recipe, text_files, None, {"model": model_cfg})
     if reuse and not resume and (cached := finished_run("base", key, runs_root)):
-        print(f"base: reusing finished run {cached} (same recipe and build text)")
-        return cached
+        return reused("base", cached, mark_latest, "same recipe, model sizes, build text, code and library versions")
     run, resume = _shared_run_dir("base", runs_root, resume, key=key if reuse else None)
     seed = int(recipe.get("seed", 0))
     g = recipe["generic"]
@@ -83,7 +83,6 @@ def run_base(recipe: dict, runs_root=None, resume: bool = False, reuse: bool = T
                      {"cache_key": key, "train_entries": len(entries), "data_dir": str(build_dir)}, resume,
                      trainer_args=args)
     t0 = time.time()
-    model_cfg = load_config(recipe.get("model", "toy"), "model")
     corpus = toy_corpus(build_dir, extra=[t["value"].replace("<image>", "") for e in entries for t in e["conversations"]]
                         + reasoning_corpus(build_dir) + [THINK_INSTRUCTION] * 20)
     tokenizer = train_tokenizer(corpus, int(model_cfg["tokenizer"]["vocab_size"]))

@@ -58,15 +58,28 @@ def package_versions() -> dict[str, str | None]:
 
 
 def fingerprint(path: str | Path) -> str | None:
-    """SHA-256 of a file; for a checkpoint folder, of its weights and config (hub ids: None)."""
+    """SHA-256 of a file; of every file of a folder (a checkpoint: weights, config, tokenizer, processor and chat
+    template, all of which change what a run or an evaluation does); for a name that is no local path, a hub id,
+    of the id and the snapshot of it in the local hub cache, if any (two hub models never share a fingerprint)."""
     path = Path(str(path))
     if path.is_file():
         files = [path]
     elif path.is_dir():
-        files = sorted([*path.glob("*.safetensors"), *path.glob("config.json"), *path.glob("tokenizer.json")])
+        files = sorted(f for f in path.rglob("*") if f.is_file())
     else:
-        return None
+        return hashlib.sha256(f"hub:{path}@{_hub_snapshot(str(path))}".encode()).hexdigest()
     return _sha256_of(tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files))
+
+
+def _hub_snapshot(repo_id: str) -> str | None:
+    """The commit of a hub model's snapshot in the local cache (what from_pretrained loads offline), or None."""
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(repo_id, "config.json")
+    except Exception:  # not a valid repo id: the id alone names it
+        return None
+    return Path(cached).parent.name if isinstance(cached, str) else None
 
 
 @functools.lru_cache(maxsize=64)
@@ -351,6 +364,10 @@ def mark_complete(run: Path, summary: dict, latest: bool = True) -> None:
     for ckpt in (run / "trainer").glob("checkpoint-*"):
         shutil.rmtree(ckpt, ignore_errors=True)
     release(run)
-    if not latest:
-        return
+    if latest:
+        point_latest(run)
+
+
+def point_latest(run: Path) -> None:
+    """runs/<stage>/latest -> this run (the start a later stage's `init: <stage>` resolves to)."""
     _point(run.parent / "latest", run.name)

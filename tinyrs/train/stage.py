@@ -29,8 +29,8 @@ from ..data.vhm import read_appended
 from ..model import load_model, load_processor, save_checkpoint
 from .callbacks import JsonlMetrics, RunClock, metrics_problem
 from .recipes import FREEZABLE, load_recipe, trainer_config, training_entries
-from .runs import (claim, finished_run, fingerprint, latest_run, link_arm, mark_complete, new_run_dir, resolve_init,
-                   trainer_checkpoints, unfinished_runs, write_run_record)
+from .runs import (claim, finished_run, fingerprint, latest_run, link_arm, mark_complete, new_run_dir, package_versions,
+                   point_latest, resolve_init, trainer_checkpoints, unfinished_runs, write_run_record)
 
 VISION_TOWER = "model.visual."
 MERGER = "model.visual.merger."
@@ -168,6 +168,15 @@ def _shared_run_dir(stage: str, runs_root, resume: bool, timeout_s: int = 1800, 
 
 # --- data --------------------------------------------------------------------------------------------
 
+def reused(stage: str, run: Path, mark_latest: bool, same: str) -> Path:
+    """A finished run taken instead of training again; it becomes the stage's latest as a new run would, so the
+    next stage of the chain starts from it."""
+    print(f"stage {stage}: reusing finished run {run} ({same}; --force trains again)")
+    if mark_latest:
+        point_latest(run)
+    return run
+
+
 def stage_data(recipe: dict, progress: bool):
     """(entries, data folder, image root, qa metadata or None) of a recipe's training file."""
     entries, _, _, data_dir, image_root = training_entries(recipe, "exists", progress)
@@ -182,18 +191,34 @@ def code_fingerprint() -> str:
     return h.hexdigest()[:16]
 
 
-def cache_key(recipe: dict, inputs: dict[str, str], init: str | None) -> str:
-    """Identifies a run by what determines it: recipe, input data, starting checkpoint and code. The
+KEY_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate")  # a new version can train differently
+
+
+def cache_key(recipe: dict, inputs: dict[str, str], init: str | None, settings: dict | None = None) -> str:
+    """Identifies a run by what determines it: recipe, input data, starting checkpoint, the settings it reads
+    outside the recipe (the judge of stage R, the toy base's model sizes), code and library versions. The
     starting checkpoint counts by its content (however `init` named it: a stage, a folder) and the data
-    folder by its resolved path, so the same run asked for in two ways is found."""
+    folder by its resolved path (the default one too), so the same run asked for in two ways is found."""
     recipe = {k: v for k, v in recipe.items() if not k.startswith("_") and k != "init"}
-    if recipe.get("data_dir"):
-        recipe["data_dir"] = str(Path(recipe["data_dir"]).resolve())
-    blob = json.dumps({"recipe": recipe,
+    recipe["data_dir"] = str(Path(recipe.get("data_dir") or paths.data_dir(recipe.get("profile", "toy"))).resolve())
+    versions = {k: v for k, v in package_versions().items() if k in KEY_PACKAGES}
+    blob = json.dumps({"recipe": recipe, "settings": settings,
                        "inputs": {k: fingerprint(v) for k, v in inputs.items()},
-                       "init": fingerprint(init) if init else None, "code": code_fingerprint()},
+                       "init": fingerprint(init) if init else None, "code": code_fingerprint(), "versions": versions},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def judge_settings(recipe: dict) -> dict | None:
+    """What decides stage R's judge of open-ended answers: its LLM config section (and the server it reaches
+    when the section names none). None for a supervised stage."""
+    if recipe["kind"] != "grpo":
+        return None
+    from ..config import load_config
+
+    section = load_config(recipe.get("profile", "toy"), "llm").get(recipe.get("judge", "judge"))
+    server = os.environ.get("OPENAI_BASE_URL") if isinstance(section, dict) and not section.get("base_url") else None
+    return {"judge": section, "server": server}
 
 
 # --- running -----------------------------------------------------------------------------------------
@@ -230,10 +255,11 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     entries, data_dir, image_root, meta = stage_data(recipe, progress)
     init_path = resolve_init(recipe.get("init"), runs_root)
     inputs = {"train_file": str(data_dir / recipe["train_file"])}
-    key = cache_key(recipe, inputs, init_path)
+    if recipe["kind"] == "grpo" and meta is not None:  # the answer types pick each sample's reward
+        inputs["qa_meta"] = str(data_dir / "qa_meta.jsonl")
+    key = cache_key(recipe, inputs, init_path, judge_settings(recipe))
     if reuse and not resume and (cached := finished_run(stage, key, runs_root)):
-        print(f"stage {stage}: reusing finished run {cached} (same recipe, data and starting checkpoint)")
-        return cached
+        return reused(stage, cached, mark_latest, "same recipe, data, starting checkpoint, code and library versions")
     t0 = time.time()
     img = recipe.get("image") or {}
     # the start is loaded before a run folder exists: a checkpoint that cannot be loaded leaves nothing behind
