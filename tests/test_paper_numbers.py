@@ -75,3 +75,13 @@ def test_round_half_up_and_table_text():
     rows = paper_rows("II")
     assert rows[0] == {"P": "x", "S": "x", "C": "x", "R": "x", "CLS": 85.6, "VQA": 76.0, "Ground.": 74.9, "Gen. Know.": 56.8}
     assert rows[-1]["P"] == "" and rows[-1]["Ground."] == 6.7
+
+
+def test_claims_subtract_the_scores_before_rounding():
+    """17 and 10 of 30 questions: 56.67 - 33.33 is 23.3 points, not the 23.4 of the rounded 56.7 - 33.3."""
+    from tinyrs.report.claims import diff_text
+    from tinyrs.report.tables import node_capabilities
+
+    node = lambda v: {"averages": {"strict": {"CLS": v, "VQA": v, "Ground.": v, "Gen. Know.": v}}}  # noqa: E731
+    rows = {"a": node_capabilities(node(17 / 30), "strict"), "b": node_capabilities(node(10 / 30), "strict")}
+    assert diff_text("a", "b", ("CLS",))(rows) == "CLS +23.3"

@@ -59,3 +59,36 @@ def test_a_checkpoint_loaded_once_probes_like_its_path(toy_checkpoint, toy_build
     for probe, kw in ((grounding_probe, dict(eval_root=toy_build / "eval", limit=3, max_new_tokens=8, samples=2)),
                       (reward_probe, dict(build_dir=toy_build, n=3, max_new_tokens=8))):
         assert probe(pair, **kw) == probe(toy_checkpoint, **kw)
+
+
+def test_reward_probe_averages_each_prompts_samples_and_the_table_pairs_the_change(toy_checkpoint, toy_build,
+                                                                                   monkeypatch):
+    """Sampled k times, a prompt's reward is the mean of its k completions (completion j * n + i answers prompt
+    i); the table's change of the second model is paired over prompts, with its standard error."""
+    from tinyrs.data.vhm import answer_text
+    from tinyrs.train import probes
+
+    entries, _, _ = probes.rl_prompts(toy_build, 4)
+    right = [f"<reasoning>.</reasoning><answer>{answer_text(e)}</answer>" for e in entries]
+    calls = []
+
+    def stand_in(model, processor, prompts, images, sample, *a, **k):
+        calls.append(len(prompts))
+        if not sample:  # greedy: formatted, wrong
+            return ["<reasoning>.</reasoning><answer>nothing</answer>"] * len(prompts)
+        # sampled: prompt 0 right in every sample, prompt 1 in one of two, the others never; no format on prompt 3
+        first = right[:1] + right[1:2] + ["<reasoning>.</reasoning><answer>nothing</answer>"] * 2
+        second = right[:1] + ["<reasoning>.</reasoning><answer>nothing</answer>"] * 2 + ["nothing"]
+        return first[:3] + ["nothing"] + second
+
+    monkeypatch.setattr(probes, "complete", stand_in)
+    r = probes.reward_probe(toy_checkpoint, toy_build, n=4, sample=True, samples=2)
+    assert calls == [8] and r["samples"] == 2 and r["prompts"] == 4
+    assert r["per_prompt"]["format"] == [1.0, 1.0, 1.0, 0.0]
+    assert r["per_prompt"]["accuracy"][:2] == [1.0, 0.5] and r["per_prompt"]["total"][:2] == [2.0, 1.5]
+    assert abs(r["total"] - sum(r["per_prompt"]["total"]) / 4) < 1e-9
+    assert probes.paired_change([1.0, 1.0, 0.0], [2.0, 1.0, 1.0])[:2] == pytest.approx((2 / 3, (1 / 9) ** 0.5))
+    assert probes.paired_change([1.0, None, 0.0], [2.0, 5.0, None])[2] == 1  # a prompt lacking either is left out
+    rows, found = probes.probe_table({"a": toy_checkpoint, "b": toy_checkpoint}, toy_build, 4, reward_samples=2)
+    assert [r["total change (SE)"] for r in rows] == ["-", "-", "+0.000 (0.000)", "+0.000 (0.000)"]
+    assert found[("b", "sampled (R)")]["samples"] == 2 and found[("b", "greedy")]["samples"] == 1

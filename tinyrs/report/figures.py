@@ -115,10 +115,13 @@ def plot_curves(metrics: list[dict], keys: dict[str, str], title: str, smooth: i
     return fig, rows
 
 
-def plot_probe(rows: list[dict]):
+def plot_probe(rows: list[dict], probes: dict | None = None):
     """The stage notebooks' before/after probe (`probes.probe_table` rows) as paired bars, one colour per model:
-    the training rewards, greedy and sampled (left), and grounding IoU with its other-image control (right)."""
+    the training rewards, greedy and sampled (left), and grounding IoU with its other-image control (right).
+    With `probes` (probe_table's second result) each reward bar carries its standard error over the prompts."""
     import numpy as np
+
+    from ..train.probes import mean_se
 
     models = list(dict.fromkeys(r["model"] for r in rows))
     by = {(r["model"], r["decoding"]): r for r in rows}
@@ -126,8 +129,12 @@ def plot_probe(rows: list[dict]):
     grounding = "grounding IoU" in rows[0]
     fig, axes = plt.subplots(1, 2 if grounding else 1, figsize=(10 if grounding else 6, 3.2), squeeze=False,
                              gridspec_kw={"width_ratios": [2, 1]} if grounding else None)
-    panels = [(axes[0][0], [(f"{m}\n{d}", d, m) for d in decodings for m in ("format", "accuracy", "total reward")],
-               "reward on VHM-RL prompts")]
+    per_prompt = {"format": "format", "accuracy": "accuracy", "total reward": "total"}
+    title = "reward on VHM-RL prompts"
+    if probes:
+        some = next(iter(probes.values()))
+        title += f" ({some['prompts']} prompts; sampled: {max(p['samples'] for p in probes.values())} each; bars: ±1 SE)"
+    panels = [(axes[0][0], [(f"{m}\n{d}", d, m) for d in decodings for m in per_prompt], title)]
     if grounding:
         panels.append((axes[0][1], [(d, d, "grounding IoU") for d in decodings] +
                        [("other image\n(greedy)", decodings[0], "IoU, other image")], "toy DIOR-RSVG, asked as R asks"))
@@ -136,10 +143,15 @@ def plot_probe(rows: list[dict]):
         x = np.arange(len(groups))
         for k, model in enumerate(models):
             vals = [by[(model, d)][key] for _, d, key in groups]
-            _labelled_bars(ax, x + k * width, vals, width, "{:.3f}", color=f"C{k}", label=model)
-            plotted += [{"model": model, "decoding": d, "measure": key, "value": v} for (_, d, key), v in zip(groups, vals)]
+            errs = None
+            if probes and ax is axes[0][0]:
+                errs = [mean_se(probes[(model, d)]["per_prompt"][per_prompt[key]])[1] for _, d, key in groups]
+            _labelled_bars(ax, x + k * width, vals, width, "{:.3f}", color=f"C{k}", label=model, yerr=errs,
+                           error_kw={"elinewidth": 0.8, "capsize": 2})
+            plotted += [{"model": model, "decoding": d, "measure": key, "value": v, "se": e}
+                        for (_, d, key), v, e in zip(groups, vals, errs or [None] * len(vals))]
         ax.set_xticks(x + width * (len(models) - 1) / 2, [g[0] for g in groups], fontsize=7)
-        ax.set_title(title, fontsize=9)
+        ax.set_title(title, fontsize=8)
         ax.set_ylabel("mean reward" if ax is axes[0][0] else "mean IoU", fontsize=8)
         ax.margins(y=0.15)
     axes[0][0].legend(fontsize=7)

@@ -25,9 +25,10 @@ def text_table(rows: list[dict], columns: list[str] | None = None, digits: int =
 
 
 def node_capabilities(node: dict, mode: str) -> dict[str, float | None]:
-    """A node's four capability numbers in percent (Table I's averages, grounding Acc@0.5, LHRS-Bench)."""
+    """A node's four capability numbers in percent (Table I's averages, grounding Acc@0.5, LHRS-Bench), unrounded:
+    the claims subtract them (tables print one decimal)."""
     avg = node["averages"][mode]
-    return {c: None if avg.get(c) is None else round(100 * avg[c], 1) for c in CAPS}
+    return {c: None if avg.get(c) is None else 100 * avg[c] for c in CAPS}
 
 
 def reproduced_rows(table: str, arms: dict, plan: dict, mode: str) -> list[dict]:

@@ -81,25 +81,51 @@ def reward_batch(build_dir: Path, entries: list[dict]) -> dict[str, list]:
 
 
 def reward_probe(checkpoint, build_dir: str | Path, n: int = 48, sample: bool = True, judge=None, seed: int = 0,
-                 max_new_tokens: int = 128) -> dict:
-    """Mean format, accuracy and total reward (the training reward functions) on n VHM-RL prompts."""
+                 max_new_tokens: int = 128, samples: int = 1) -> dict:
+    """Mean format, accuracy and total reward (the training reward functions) on n VHM-RL prompts, with
+    `samples` completions per prompt when sampling; `per_prompt` holds each prompt's means (for paired
+    comparisons: two checkpoints are asked the same prompts)."""
     build_dir = Path(build_dir)
     model, processor = load(checkpoint)
     entries, prompts, images = rl_prompts(build_dir, n)
-    texts = complete(model, processor, prompts, images, sample, max_new_tokens, seed)
-    columns = reward_batch(build_dir, entries)
-    kinds = columns["answer_type"]
+    k = max(1, samples) if sample else 1
+    texts = complete(model, processor, prompts * k, images * k, sample, max_new_tokens, seed)
+    columns = {key: values * k for key, values in reward_batch(build_dir, entries).items()}
     fmt = format_reward(texts)
     acc = make_accuracy_reward(judge=judge)(texts, **columns)
-    pairs = [(f, a) for f, a in zip(fmt, acc) if a is not None]
+    n = len(entries)
+    per_prompt = {"format": [], "accuracy": [], "total": []}
     by_type = {}
-    for k, a in zip(kinds, acc):
-        if a is not None:
-            by_type.setdefault(k, []).append(a)
-    return {"prompts": n, "sampled": sample, "format": sum(fmt) / len(fmt),
-            "accuracy": sum(a for _, a in pairs) / len(pairs), "total": sum(f + a for f, a in pairs) / len(pairs),
-            "accuracy_by_type": {k: round(sum(v) / len(v), 3) for k, v in sorted(by_type.items())},
+    for i in range(n):  # completion j * n + i answers prompt i
+        f = [fmt[j * n + i] for j in range(k)]
+        pairs = [(fmt[j * n + i], acc[j * n + i]) for j in range(k) if acc[j * n + i] is not None]
+        per_prompt["format"].append(sum(f) / k)
+        if pairs:  # a prompt whose every grade failed has no accuracy (as GRPO leaves it out)
+            per_prompt["accuracy"].append(sum(a for _, a in pairs) / len(pairs))
+            per_prompt["total"].append(sum(f + a for f, a in pairs) / len(pairs))
+            by_type.setdefault(columns["answer_type"][i], []).append(per_prompt["accuracy"][-1])
+        else:
+            per_prompt["accuracy"].append(None)
+            per_prompt["total"].append(None)
+    return {"prompts": n, "samples": k, "sampled": sample, "format": mean_se(per_prompt["format"])[0],
+            "accuracy": mean_se(per_prompt["accuracy"])[0], "total": mean_se(per_prompt["total"])[0],
+            "per_prompt": per_prompt,
+            "accuracy_by_type": {t: round(sum(v) / len(v), 3) for t, v in sorted(by_type.items())},
             "mean_length_words": sum(len(t.split()) for t in texts) / len(texts), "examples": texts[:3]}
+
+
+def mean_se(values: list) -> tuple[float, float, int]:
+    """(mean, its standard error, count) of the values that are not None."""
+    v = [x for x in values if x is not None]
+    if len(v) < 2:
+        return (v[0] if v else float("nan")), float("nan"), len(v)
+    m = sum(v) / len(v)
+    return m, (sum((x - m) ** 2 for x in v) / (len(v) - 1) / len(v)) ** 0.5, len(v)
+
+
+def paired_change(before: list, after: list) -> tuple[float, float, int]:
+    """(mean change, its standard error, prompts) over the prompts both have a value for."""
+    return mean_se([b - a for a, b in zip(before, after) if a is not None and b is not None])
 
 
 def judge_failure_rows(build_dir: str | Path, judge, n: int = 3, failing: int = 1) -> tuple[list[dict], str]:
@@ -160,13 +186,16 @@ def grounding_probe(checkpoint, eval_root: str | Path, limit: int = 100, instruc
 
 
 def probe_table(models: dict, build_dir: str | Path, n: int, judge=None, seed: int = 0, grounding_limit: int = 0,
-                grounding_samples: int = 0) -> tuple[list[dict], dict]:
+                grounding_samples: int = 0, reward_samples: int = 4) -> tuple[list[dict], dict]:
     """The stage notebooks' before/after table: for each named checkpoint, the training rewards on `n` VHM-RL
-    prompts, greedy and sampled as in stage R; with `grounding_limit`, grounding IoU on the toy DIOR-RSVG asked
-    as R asks (greedy; `grounding_samples` sampled completions per question) and the other-image control.
+    prompts, greedy and sampled as in stage R (`reward_samples` completions per prompt), with each later model's
+    change of total reward from the first, paired over the prompts, and its standard error (a change within about
+    two of them is noise); with `grounding_limit`, grounding IoU on the toy DIOR-RSVG asked as R asks (greedy;
+    `grounding_samples` sampled completions per question) and the other-image control.
     Returns the rows and the probes' results by (name, decoding)."""
     build_dir = Path(build_dir)
     rows, probes = [], {}
+    first = next(iter(models), None)
     for name, checkpoint in models.items():
         loaded = load(checkpoint)  # once for every probe
         ground = {}
@@ -176,10 +205,14 @@ def probe_table(models: dict, build_dir: str | Path, n: int, judge=None, seed: i
                       "sampled (R)": grounding_probe(loaded, ev, grounding_limit, samples=grounding_samples, seed=seed),
                       "control": grounding_probe(loaded, ev, grounding_limit, other_images=True)}
         for decoding in ("greedy", "sampled (R)"):
-            r = reward_probe(loaded, build_dir, n, sample=decoding != "greedy", judge=judge, seed=seed)
+            r = reward_probe(loaded, build_dir, n, sample=decoding != "greedy", judge=judge, seed=seed,
+                             samples=reward_samples)
             probes[(name, decoding)] = r
             row = {"model": name, "decoding": decoding, "format": r["format"], "accuracy": r["accuracy"],
                    "total reward": r["total"], "words": round(r["mean_length_words"], 1)}
+            if len(models) > 1:
+                change, se, _ = paired_change(probes[(first, decoding)]["per_prompt"]["total"], r["per_prompt"]["total"])
+                row["total change (SE)"] = "-" if name == first else f"{change:+.3f} ({se:.3f})"
             if ground:
                 g = ground[decoding]
                 row |= {"grounding IoU": g["mean_iou"], "boxes parsed": f"{g['parsed_boxes']}/{g['samples']}",
