@@ -180,3 +180,36 @@ def test_table_notebooks_run_on_these_results(arms, tmp_path):
     for stem in ("09_table1_main_results", "10_table2_stage_ablation", "11_table3_reward_functions",
                  "12_table4_balancing", "13_table5_size_speed_memory", "14_table6_evaluator"):
         assert {p.suffix for p in (tmp_path / "fig").glob(stem + ".*")} == {".png", ".pdf", ".csv"}, stem
+
+
+def test_an_earlier_node_is_kept_only_while_it_still_holds(tmp_path, recwarn):
+    """arms.json keeps the nodes of earlier calls only if evaluated with today's settings and trained from the
+    checkpoint their parent has now; Table V leaves out the scores of a model timed before it was retrained."""
+    from tinyrs.report.ablations import merged_nodes
+    from tinyrs.report.reproduced import table5_rows
+
+    ev = {"limit": 30}
+    plan = {"nodes": {"none": {"stage": "base"}, "S": {"stage": "S", "from": "none"}, "SC": {"stage": "C", "from": "S"}},
+            "evaluation": ev}
+    said = []
+    done = {"none": {"checkpoint": "base-2"}}
+    kept = {"S": {"checkpoint": "s-1", "parent_checkpoint": "base-1", "evaluation": ev},
+            "SC": {"checkpoint": "sc-1", "parent_checkpoint": "s-1", "evaluation": ev}}
+    assert list(merged_nodes(plan, done, kept, said.append)) == ["none"]  # S's base was retrained, and SC's S is gone
+    assert "left out S (trained from a none that is no longer the recorded one), SC" in said[0]
+    assert "`tinyrs ablations --nodes S SC`" in said[0]
+    kept["S"]["parent_checkpoint"] = "base-2"
+    assert list(merged_nodes(plan, done, kept, said.append)) == ["none", "S", "SC"]
+    assert list(merged_nodes({**plan, "evaluation": {"limit": 5}}, done, kept, said.append)) == ["none"]
+    assert "S (evaluated with other settings)" in said[-1]
+    legacy = {"S": {"checkpoint": "s-1"}}  # written before these were recorded: kept
+    assert list(merged_nodes(plan, done, legacy, said.append)) == ["none", "S"]
+
+    caps = {"CLS": 0.5, "VQA": 0.5, "Ground.": 0.0, "Gen. Know.": 0.2}
+    (tmp_path / "arms.json").write_text(json.dumps({"nodes": {"S": {"checkpoint": "s-2", "averages": {"strict": caps}}}}))
+    timed = {"size": "small", "kind": "trained", "node": "S", "ms_per_sample": 9.0, "tokens_per_s": 100.0,
+             "mean_new_tokens": 5.0, "weights_mb": 3.0}
+    for checkpoint, shown in (("s-2", 50.0), (None, 50.0), ("s-1", None)):
+        (tmp_path / "table5.json").write_text(json.dumps({"measured": [{**timed, "checkpoint": checkpoint}]}))
+        assert table5_rows("toy", tmp_path)[0]["CLS"] == shown
+    assert "table5.json timed S at s-1, but arms.json now has s-2" in str(recwarn[-1].message)

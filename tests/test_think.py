@@ -321,3 +321,28 @@ def test_think_goes_on_through_failures_that_are_not_in_a_row(toy_build, tmp_pat
         report = run_think(path, tmp_path / "out.json", _teacher(s.url, tmp_path), toy_build / "images", max_attempts=1,
                            workers=1, progress=False)
     assert (report["accepted"], report["failed"]) == (STOP_AFTER_FAILED, STOP_AFTER_FAILED)
+
+
+def test_captions_of_an_instruct_file_built_again_are_not_trained_on(toy_build, tmp_path):
+    """A rebuild that changes the questions or answers leaves the old instruct_think.json beside the new
+    instruct file: stage C must not train on it (captions arguing for answers the file no longer gives)."""
+    from tinyrs.data.think import stale_captions
+    from tinyrs.train.recipes import load_recipe, training_entries
+
+    entries = read_json_list(toy_build / "instruct.json")[:8]
+    build = tmp_path / "build"
+    build.mkdir()
+    (build / "images").symlink_to(toy_build / "images")
+    src, out = build / "instruct.json", build / "instruct_think.json"
+    write_json(src, entries)
+    run_think(src, out, RulesTeacher(toy_build), toy_build / "images", progress=False)
+    recipe = load_recipe("C", "toy", [f"data_dir={build}", "train_file=instruct_think.json", "balance=null"])
+    assert stale_captions(out) is None and len(training_entries(recipe)[0]) == 8
+    entries[2]["conversations"][-1]["value"] = "an answer of another build"
+    entries[5]["conversations"][0]["value"] += " Another question?"
+    write_json(src, entries)
+    assert stale_captions(out).startswith(f"2 of 8 captions answer questions that {src} no longer asks")
+    with pytest.raises(DataError, match="2 of 8 captions .* run the same tinyrs think again"):
+        training_entries(recipe)
+    run_think(src, out, RulesTeacher(toy_build), toy_build / "images", progress=False)  # made again: in step
+    assert stale_captions(out) is None

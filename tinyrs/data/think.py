@@ -333,6 +333,30 @@ def make_teacher(teacher_cfg: dict, build_dir: str | Path, cache_dir: str | Path
     return OpenAITeacher(client), int(teacher_cfg.get("workers", 8))
 
 
+def stale_captions(think_path: str | Path) -> str | None:
+    """Why a VHM-Instruct-Think file no longer belongs to the instruct file it was made from (rebuilt since,
+    with other questions or answers), or None; None too where its report (written by `tinyrs think`) or that
+    file cannot be found."""
+    think_path = Path(think_path)
+    report = side_paths(think_path)["report"]
+    if not report.is_file():
+        return None
+    source = Path(json.loads(report.read_text()).get("input") or "")
+    if not source.is_file():  # the build moved: its instruct file of the same name beside the captions
+        source = think_path.parent / source.name
+    if not source.is_file():
+        return None
+    originals = {entry_key(e): last_turns(e)[2] for e in read_json_list(source)}
+    captions = read_json_list(think_path)
+    stale = sum(1 for e in captions if (original := originals.get(entry_key(e))) is None
+                or check_caption(last_turns(e)[2], original) is not None)
+    if not stale:
+        return None
+    return (f"{stale} of {len(captions)} captions answer questions that {source} no longer asks, or no longer "
+            "with that answer (it was built again since `tinyrs think` made them): run the same tinyrs think "
+            "again (its journal keeps every caption that still matches)")
+
+
 # --- what the paper's run would cost ----------------------------------------------------------------
 
 def approx_text_tokens(text: str) -> float:

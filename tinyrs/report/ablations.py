@@ -124,7 +124,8 @@ def node_job(plan: dict, name: str, parent_checkpoint: str | None, profile: str,
     trained = time.time() - t0
     done = json.loads((run / "complete.json").read_text()) if (run / "complete.json").exists() else {}
     summary = {"node": name, "stages": stages_of(plan, name) or "none", "overrides": plan["nodes"][name].get("set", []),
-               "run": str(run), "checkpoint": str(checkpoint), "train_seconds": done.get("seconds"),
+               "run": str(run), "checkpoint": str(checkpoint), "parent_checkpoint": parent_checkpoint,
+               "evaluation": plan["evaluation"], "train_seconds": done.get("seconds"),
                "train_steps": done.get("steps"), "seconds_here": round(trained, 1), "threads": threads}
     if not any(name in rows.values() for rows in plan["tables"].values()):
         return summary  # only a parent of other arms (P, PSC-unbalanced): no table shows it, it is not evaluated
@@ -213,13 +214,39 @@ def run_arms(profile: str = "toy", tables: list[str] | None = None, workers: int
     kept = json.loads(path.read_text())["nodes"] if path.exists() else {}
     summary = {"profile": profile, "data_dir": str(data_dir), "workers": workers, "cores": cores,
                "seconds": round(time.time() - t0, 1), "evaluation": plan["evaluation"],
-               "nodes": {n: done.get(n) or kept[n] for n in plan["nodes"] if n in done or n in kept}}
+               "nodes": merged_nodes(plan, done, kept, say)}
     if profile == "toy" and (data_dir / "eval" / "open_ended_QA.json").exists():
         from ..world.grading import evaluator_agreement
 
         summary["evaluator_agreement"] = evaluator_agreement(data_dir)  # Table VI's two toy judges side by side
     write_json(path, summary, default=str)
     return {**summary, "path": str(path)}
+
+
+def merged_nodes(plan: dict, done: dict, kept: dict, say=print) -> dict:
+    """The nodes run now, and those of an earlier arms.json that still hold: evaluated with today's settings
+    and trained from the checkpoint their parent has now (a node whose parent was trained again, or that was
+    evaluated otherwise, is left out, with a line that says so, rather than shown beside the new ones)."""
+    def depth(n):
+        parent = plan["nodes"][n].get("from")
+        return 0 if parent is None else 1 + depth(parent)
+
+    nodes, dropped = {}, []
+    for n in sorted((n for n in plan["nodes"] if n in done or n in kept), key=depth):
+        if n in done:
+            nodes[n] = done[n]
+            continue
+        old, parent = kept[n], plan["nodes"][n].get("from")
+        if "evaluation" in old and old["evaluation"] != plan["evaluation"]:
+            dropped.append(f"{n} (evaluated with other settings)")
+        elif parent and "parent_checkpoint" in old and old["parent_checkpoint"] != nodes.get(parent, {}).get("checkpoint"):
+            dropped.append(f"{n} (trained from a {parent} that is no longer the recorded one)")
+        else:
+            nodes[n] = old
+    if dropped:
+        say(f"arms.json: left out {', '.join(dropped)}; `tinyrs ablations --nodes "
+            f"{' '.join(d.split()[0] for d in dropped)}` runs them again")
+    return {n: nodes[n] for n in plan["nodes"] if n in nodes}  # in the plan's order
 
 
 def _short(avg: dict) -> str:

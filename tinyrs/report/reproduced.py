@@ -3,6 +3,7 @@ of the paper's claims on both. Everything is read from the package's paper numbe
 committed results of a run (`results/<profile>/arms.json`, `table5.json`)."""
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 from .. import paths
@@ -68,7 +69,12 @@ def table5_rows(profile: str = "toy", results_dir=None) -> list[dict]:
     t5 = json.loads((Path(results_dir or paths.RESULTS / profile) / "table5.json").read_text())
     rows = []
     for m in t5["measured"]:
-        caps = node_capabilities(arms["nodes"][m["node"]], "strict") if m.get("node") else {c: None for c in CAPS}
+        node = arms["nodes"].get(m.get("node") or "")
+        if node and m.get("checkpoint") not in (None, node["checkpoint"]):  # timed before its node was trained again
+            warnings.warn(f"table5.json timed {m['node']} at {m['checkpoint']}, but arms.json now has "
+                          f"{node['checkpoint']}: its scores are left out; run `tinyrs bench table5` again")
+            node = None
+        caps = node_capabilities(node, "strict") if node else {c: None for c in CAPS}
         rows.append({"size": m["size"], "kind": m["kind"], "ms/sample": round(m["ms_per_sample"], 1),
                      "tokens/s": round(m["tokens_per_s"]), "tokens/answer": round(m["mean_new_tokens"], 1),
                      "weights MB": round(m["weights_mb"], 2), **caps})

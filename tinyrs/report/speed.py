@@ -154,7 +154,7 @@ def measure_table5(profile: str = "toy", data_dir: str | Path | None = None, res
             done.append(timed_pass(job["checkpoint"], eval_root, job["think"], max_new_tokens, exact, per_benchmark=n))
             say(f"round {round_ + 1}/{repeats} {job['size']} {job['kind']}: "
                 f"{1000 * done[-1]['seconds'] / done[-1]['samples']:.1f} ms/sample")
-    rows = [{**{k: v for k, v in job.items() if k not in ("checkpoint", "think", "small")},
+    rows = [{**{k: v for k, v in job.items() if k not in ("think", "small")},
              **latency_of(job["checkpoint"], job["think"], p)} for job, p in zip(jobs, passes)]
     result = {"profile": profile, "published": {size: published_memory(mid) for size, mid in PAPER_MODELS.items()},
               "measured": rows, "rounds": max(1, repeats),

@@ -114,6 +114,11 @@ def training_entries(recipe: dict, check_images: str = "exists", progress: bool 
     entries, report = read_training_file(path, image_root, check_images=check_images, progress=progress)
     if not entries:
         raise DataError(path, None, "no entries: nothing to train on")
+    if "think" in path.name:
+        from ..data.think import stale_captions
+
+        if problem := stale_captions(path):
+            raise DataError(path, None, problem)
     if recipe.get("balance"):
         cap, target = balance_settings(recipe["balance"], "recipe")
         entries, _ = balance(entries, cap, target, seed=int(recipe.get("seed", 0)))
