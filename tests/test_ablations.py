@@ -145,7 +145,8 @@ def test_tables_claims_and_table5_from_the_arms(arms):
     assert prior["DIOR-RSVG"] is None and all(0 < prior[b] <= 100 for b in ("AID", "LHRS-Bench"))
     for table in ("I", "II", "III", "IV", "VI"):
         verdicts = claims_side_by_side(table, "toy", results)
-        assert verdicts and all(v["paper"] in ("yes", "no") and v["toy strict"] in ("yes", "no") for v in verdicts)
+        assert verdicts and all(v["paper"] in ("yes", "no") and v["toy strict"] in ("yes", "no", "undecided")
+                                for v in verdicts)
     t5 = measure_table5("toy", data_dir=arms["data"], results_dir=results, progress=False, per_benchmark=1,
                         max_new_tokens=4)
     assert abs(t5["published"]["2B"]["weights_gb"] - 4.4) < 0.1 and abs(t5["published"]["7B"]["weights_gb"] - 16.6) < 0.2

@@ -85,3 +85,28 @@ def test_claims_subtract_the_scores_before_rounding():
     node = lambda v: {"averages": {"strict": {"CLS": v, "VQA": v, "Ground.": v, "Gen. Know.": v}}}  # noqa: E731
     rows = {"a": node_capabilities(node(17 / 30), "strict"), "b": node_capabilities(node(10 / 30), "strict")}
     assert diff_text("a", "b", ("CLS",))(rows) == "CLS +23.3"
+
+
+def test_a_claim_is_decided_only_beyond_two_standard_errors():
+    """Rows with standard errors (a reproduction's) get "undecided" where a difference is within two of them
+    of the line it is tested against; rows without (the paper's) are judged as printed."""
+    from tinyrs.report.claims import CLAIMS, check_claims
+    from tinyrs.report.tables import node_capability_se
+
+    claim = next(c for c in CLAIMS if c.text.startswith("TinyRS beats TinyRS-R1 on VQA"))
+    row = lambda vqa, se=None: {"CLS": 50.0, "VQA": vqa, "Ground.": 0.0, "Gen. Know.": 30.0,  # noqa: E731
+                                **({"_se": {"VQA": se}} if se is not None else {})}
+    verdict = lambda a, b: check_claims("I", {"TinyRS": a, "TinyRS-R1": b}, [])[1]["holds"]  # noqa: E731
+    assert verdict(row(60.0), row(50.0)) == "yes" and verdict(row(50.0), row(60.0)) == "no"  # no errors: as printed
+    assert verdict(row(60.0, 4.0), row(50.0, 3.0)) == "undecided"  # +10, SE 5: within two
+    assert verdict(row(62.0, 4.0), row(50.0, 3.0)) == "yes" and verdict(row(38.0, 4.0), row(50.0, 3.0)) == "no"
+    assert "VQA +10.0 (SE 5.0)" in check_claims("I", {"TinyRS": row(60.0, 4.0), "TinyRS-R1": row(50.0, 3.0)})[1]["numbers"]
+    assert claim.check({"TinyRS": row(60.0, 4.0), "TinyRS-R1": row(50.0, 3.0)}) is None
+    # 15 of 30 right on each of two benchmarks: sqrt(2 * (16/32)(16/32) / 30) / 2 = 6.45 points; 0 of 30 is not exact
+    from tinyrs.evaluation.benchmarks import BENCHMARKS
+
+    vqa = [b.file for b in BENCHMARKS if b.group == "VQA"][:2]
+    se = node_capability_se({"benchmarks": {f: {"strict": 0.5} for f in vqa}}, "strict", 30)
+    assert abs(se["VQA"] - 100 * (2 * 0.25 / 30) ** 0.5 / 2) < 1e-9 and set(se) == {"VQA"}
+    dior = [b.file for b in BENCHMARKS if b.group == "Ground."]
+    assert node_capability_se({"benchmarks": {f: {"strict": 0.0} for f in dior}}, "strict", 30)["Ground."] > 3

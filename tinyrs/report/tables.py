@@ -31,6 +31,21 @@ def node_capabilities(node: dict, mode: str) -> dict[str, float | None]:
     return {c: None if avg.get(c) is None else 100 * avg[c] for c in CAPS}
 
 
+def node_capability_se(node: dict, mode: str, questions: int) -> dict[str, float]:
+    """The standard error (points) of each of a node's capability averages, from its benchmarks' scores on
+    `questions` questions each: binomial, with the rate smoothed as (k + 1) / (n + 2) so that a score of 0 or
+    100 on 30 questions is not taken as exact."""
+    from ..evaluation.benchmarks import BENCHMARKS
+
+    out = {}
+    for cap in CAPS:
+        rates = [node["benchmarks"].get(b.file, {}).get(mode) for b in BENCHMARKS if b.group == cap]
+        rates = [(r * questions + 1) / (questions + 2) for r in rates if r is not None]
+        if rates:
+            out[cap] = 100 * sum(r * (1 - r) / questions for r in rates) ** 0.5 / len(rates)
+    return out
+
+
 def reproduced_rows(table: str, arms: dict, plan: dict, mode: str) -> list[dict]:
     """Table II, III, IV or VI reproduced: one row per table row of the plan, the four capabilities."""
     return [{"row": row, "stages": arms["nodes"][node]["stages"], **node_capabilities(arms["nodes"][node], mode)}
