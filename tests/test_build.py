@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from conftest import small_build_config
+from tinyrs.config import load_config
 from tinyrs.data.balance import balance, balance_factors
 from tinyrs.data.build import build_toy, image_root_of
 from tinyrs.data.inspect import verify_disjoint
@@ -172,3 +173,12 @@ def test_data_cards_are_huggingface_cards_built_from_the_data(toy_build):
         for section in ["## Dataset structure", "## Dataset creation", "## Intended use", "## Limitations"]:
             assert section in text, (c.name, section)
     assert f"a JSON list of {n_instruct} entries" in (toy_build / "data_cards" / "toy-vhm-instruct.md").read_text()
+
+
+def test_a_build_with_another_seed_finds_scenes_for_every_question(tmp_path):
+    """With seed 1, LHRS-Bench image 79 asks for an orientation question, which few toy scenes support (a runway,
+    a river, a ship or plane of its own kind): 12 scene draws in a row had failed and stopped the build."""
+    cfg = load_config("toy", "data", ["seed=1", "pretrain.images=20", "instruct.entries=200", "rl.entries=20"])
+    report = build_toy(cfg, tmp_path / "b", progress=False)
+    lhrs = json.loads((tmp_path / "b" / "eval" / "LHRS-Bench.json").read_text())
+    assert report["disjointness"]["disjoint"] and len(lhrs) == cfg["eval"]["LHRS-Bench.json"]["n"]
