@@ -98,6 +98,23 @@ def test_what_decides_a_run_is_in_its_key(train_env, tmp_path, monkeypatch):
     assert judge_settings(load_recipe("S", "toy")) is None
     base = load_recipe("base", "toy")
     assert cache_key(base, {}, None, {"model": {"layers": 4}}) != cache_key(base, {}, None, {"model": {"layers": 2}})
+    # the training images by name and size: replaced under the same name, another run; rewritten as they were, not
+    from tinyrs.data.build import image_root_of
+    from tinyrs.data.vhm import read_json_list, resolve_train_image
+    from tinyrs.train.stage import image_stamp
+
+    entries = read_json_list(train_env["data"] / "instruct.json")[:3]
+    built, root = image_root_of(train_env["data"]), tmp_path / "images"
+    for e in entries:
+        source = resolve_train_image(e, built)
+        (root / source.relative_to(built)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, root / source.relative_to(built))
+    stamp = image_stamp(entries + entries[:1], root)
+    first = resolve_train_image(entries[0], root)
+    first.write_bytes(first.read_bytes())  # a rebuild writing the same bytes: a new file time only
+    assert image_stamp(entries, root) == stamp
+    first.write_bytes(first.read_bytes() + b"\0")  # exported again, another size
+    assert image_stamp(entries, root) != stamp
 
 
 def test_the_toy_base_refuses_a_distributed_launch(train_env, monkeypatch):

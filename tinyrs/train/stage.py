@@ -25,7 +25,7 @@ import torch
 from .. import paths
 from ..config import ConfigError
 from ..data.hf import read_qa_meta
-from ..data.vhm import read_appended
+from ..data.vhm import read_appended, resolve_train_image
 from ..model import load_model, load_processor, save_checkpoint
 from .callbacks import JsonlMetrics, RunClock, metrics_problem
 from .recipes import FREEZABLE, load_recipe, trainer_config, training_entries
@@ -196,7 +196,8 @@ KEY_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate")  # a new v
 
 def cache_key(recipe: dict, inputs: dict[str, str], init: str | None, settings: dict | None = None) -> str:
     """Identifies a run by what determines it: recipe, input data, starting checkpoint, the settings it reads
-    outside the recipe (the judge of stage R, the toy base's model sizes), code and library versions. The
+    outside the recipe (the judge of stage R, the toy base's model sizes, the training images' names and sizes),
+    code and library versions. The
     starting checkpoint counts by its content (however `init` named it: a stage, a folder) and the data
     folder by its resolved path (the default one too), so the same run asked for in two ways is found."""
     recipe = {k: v for k, v in recipe.items() if not k.startswith("_") and k != "init"}
@@ -207,6 +208,17 @@ def cache_key(recipe: dict, inputs: dict[str, str], init: str | None, settings: 
                        "init": fingerprint(init) if init else None, "code": code_fingerprint(), "versions": versions},
                       sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def image_stamp(entries: list[dict], image_root: str | Path) -> str:
+    """A digest of the training images' names and byte sizes: images replaced under the same names (exported
+    again, tiled otherwise) make another run, while a rebuild that writes the same files does not (their times
+    are left out; hashing every image's bytes at each start would take minutes on the paper's data)."""
+    root = Path(image_root)
+    h = hashlib.sha256()
+    for path in sorted({resolve_train_image(e, root) for e in entries if e.get("image")}):
+        h.update(f"{path.relative_to(root) if path.is_relative_to(root) else path}\t{path.stat().st_size}\n".encode())
+    return h.hexdigest()
 
 
 def judge_settings(recipe: dict) -> dict | None:
@@ -257,7 +269,7 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     inputs = {"train_file": str(data_dir / recipe["train_file"])}
     if recipe["kind"] == "grpo" and meta is not None:  # the answer types pick each sample's reward
         inputs["qa_meta"] = str(data_dir / "qa_meta.jsonl")
-    key = cache_key(recipe, inputs, init_path, judge_settings(recipe))
+    key = cache_key(recipe, inputs, init_path, {"judge": judge_settings(recipe), "images": image_stamp(entries, image_root)})
     if reuse and not resume and (cached := finished_run(stage, key, runs_root)):
         return reused(stage, cached, mark_latest, "same recipe, data, starting checkpoint, code and library versions")
     t0 = time.time()
