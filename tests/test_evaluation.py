@@ -220,6 +220,18 @@ def test_predictions_of_another_model_are_never_mixed_in(toy_checkpoint, toy_bui
     # a record written before those keys existed is not refused for lacking them
     (out / "eval.json").write_text(json.dumps({k: v for k, v in record.items() if k not in ("prompt_sha256", "backend")}))
     assert evaluate(other, toy_build / "eval", out, ["AID"], max_new_tokens=4, limit=2, progress=False)["reused_answers"] == 2
+    # an image replaced under its name (another byte size) has its question answered again, the other kept
+    root = tmp_path / "eval_copy"
+    root.mkdir()
+    shutil.copy(toy_build / "eval" / "cls_AID.json", root)
+    shutil.copytree(toy_build / "eval" / "cls_AID", root / "cls_AID")
+    copied = tmp_path / "copied"
+    evaluate(other, root, copied, ["AID"], max_new_tokens=4, limit=2, progress=False)
+    first = root / "cls_AID" / json.loads((root / "cls_AID.json").read_text())[0]["image"]
+    first.write_bytes(first.read_bytes() + b"\0")  # exported again: the same picture, another file
+    asked.clear()
+    assert evaluate(other, root, copied, ["AID"], max_new_tokens=4, limit=2, progress=False)["reused_answers"] == 1
+    assert asked == [1]
 
 
 def test_open_ended_qa_is_graded_by_the_judge(toy_checkpoint, toy_build, tmp_path):

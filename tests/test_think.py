@@ -346,3 +346,29 @@ def test_captions_of_an_instruct_file_built_again_are_not_trained_on(toy_build, 
         training_entries(recipe)
     run_think(src, out, RulesTeacher(toy_build), toy_build / "images", progress=False)  # made again: in step
     assert stale_captions(out) is None
+
+
+def test_a_caption_of_an_image_replaced_under_its_name_is_made_again(toy_build, tmp_path, capsys):
+    from tinyrs.data.build import image_root_of
+    from tinyrs.data.vhm import resolve_train_image
+
+    entries = read_json_list(toy_build / "instruct.json")[:4]
+    built, root = image_root_of(toy_build), tmp_path / "images"
+    for e in entries:
+        source = resolve_train_image(e, built)
+        (root / source.relative_to(built)).parent.mkdir(parents=True, exist_ok=True)
+        (root / source.relative_to(built)).write_bytes(source.read_bytes())
+    src, out = tmp_path / "in.json", tmp_path / "out.json"
+    write_json(src, entries)
+    with FaultServer() as s:
+        run_think(src, out, _teacher(s.url, tmp_path), root, progress=False)
+        first = resolve_train_image(entries[0], root)
+        other = resolve_train_image(read_json_list(toy_build / "instruct.json")[40], built)
+        assert other.stat().st_size != first.stat().st_size
+        first.write_bytes(other.read_bytes())  # another picture under its name
+        teacher = _teacher(s.url, tmp_path)
+        report = run_think(src, out, teacher, root, progress=False)
+    shown = sum(resolve_train_image(e, root) == first for e in entries)  # questions about that image
+    assert 1 <= shown < 4
+    assert report["resumed_from_journal"] == 4 - shown and teacher.client.usage.counts["api_calls"] == shown
+    assert f"{shown} journaled captions were made for other answers or images" in capsys.readouterr().out

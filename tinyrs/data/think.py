@@ -237,7 +237,11 @@ def run_think(in_path: str | Path, out_path: str | Path, teacher, image_root: st
     keys = list(unique)[:limit] if limit else list(unique)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     journal = Journal(paths["journal"])
-    stale = [k for k in keys if k in journal.done and journal.done[k].get("answer") != answer_digest(unique[k][1])]
+    image_bytes = {k: resolve_train_image(unique[k][1], image_root).stat().st_size for k in keys}
+    # made for another answer, or for an image since replaced under its name (another byte size; a record written
+    # before image_bytes was journaled is checked by its answer only)
+    stale = [k for k in keys if k in journal.done and (journal.done[k].get("answer") != answer_digest(unique[k][1])
+                                                       or journal.done[k].get("image_bytes", image_bytes[k]) != image_bytes[k])]
     identity = getattr(teacher, "identity", teacher.name)
     # records written before the teacher was journaled are kept (captioning them again could cost API calls)
     other = [k for k in keys if k in journal.done and k not in stale
@@ -245,7 +249,8 @@ def run_think(in_path: str | Path, out_path: str | Path, teacher, image_root: st
     for k in stale + other:
         journal.forget(k)
     if stale:
-        print(f"{len(stale)} journaled captions were made for other answers (the input changed): captioning them again")
+        print(f"{len(stale)} journaled captions were made for other answers or images (the input changed): "
+              "captioning them again")
     if other:
         print(f"{len(other)} journaled captions in {journal.path} were made by another teacher than this one "
               f"({identity}): captioning them again")
@@ -258,7 +263,8 @@ def run_think(in_path: str | Path, out_path: str | Path, teacher, image_root: st
     def work(key):
         e = unique[key][1]
         rec = _caption_entry(teacher, e, resolve_train_image(e, image_root), max_attempts)
-        journal.append({"key": key, "task": task_of(e), "answer": answer_digest(e), "teacher": identity, **rec})
+        journal.append({"key": key, "task": task_of(e), "answer": answer_digest(e), "image_bytes": image_bytes[key],
+                        "teacher": identity, **rec})
         return rec["status"]
 
     bar = tqdm(total=len(todo), desc=f"captions ({teacher.name})", disable=not progress, mininterval=1.0)

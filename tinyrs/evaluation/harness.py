@@ -18,7 +18,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from ..config import ConfigError
-from ..data.vhm import DataError, answer_text, human_text, is_image_size, read_appended, write_json
+from ..data.vhm import DataError, answer_text, human_text, is_image_size, read_appended, resolve_eval_image, write_json
 from .benchmarks import ALL_BENCHMARKS, ASKING, BENCHMARKS, BY_FILE, BY_NAME, asking_style
 from .run import benchmark_entries, benchmark_images, benchmark_prompt, prediction_row, think_prompting
 from .scoring import MODES, capability_averages, judge_grades, score_rows
@@ -85,15 +85,18 @@ def predict_benchmark(engine, data_root: Path, bench, out: Path, limit: int | No
     pred_path = out / "predictions" / f"{bench.stem}.jsonl"
     pred_path.parent.mkdir(parents=True, exist_ok=True)
     done = _prediction_rows(pred_path, cut_torn_tail=True, grounding=bench.metric == "acc@0.5")
-    # A row answers the question it records: rows of an evaluation file that has changed since are answered again
-    # (a later row of an index wins when the file is read).
+    # A row answers the question and image it records: rows of an evaluation file that has changed since, or whose
+    # image was replaced under its name (another byte size), are answered again (a later row of an index wins when
+    # the file is read; a row written before image_bytes was recorded is checked by its question only).
+    image_bytes = [resolve_eval_image(e, path).stat().st_size for e in entries]
     stale = [i for i, r in done.items() if i < len(entries) and
-             (r["question"], r["answer"]) != (human_text(entries[i]), answer_text(entries[i]))]
+             ((r["question"], r["answer"]) != (human_text(entries[i]), answer_text(entries[i]))
+              or r.get("image_bytes", image_bytes[i]) != image_bytes[i])]
     for i in stale:
         del done[i]
     if stale:
-        print(f"{pred_path}: {len(stale)} predictions were made for other questions (the evaluation file changed "
-              "since): answering them again")
+        print(f"{pred_path}: {len(stale)} predictions were made for other questions or images (the evaluation "
+              "files changed since): answering them again")
     todo = [i for i in range(len(entries)) if i not in done]
     chunk = batch_size * 4
     with open(pred_path, "a") as f, tqdm(total=len(entries), initial=len(entries) - len(todo), desc=bench.name,
@@ -104,7 +107,7 @@ def predict_benchmark(engine, data_root: Path, bench, out: Path, limit: int | No
             preds = engine.generate(prompts, benchmark_images([entries[i] for i in idx], path), batch_size=batch_size,
                                     max_new_tokens=max_new_tokens, progress=False)
             for i, p in zip(idx, preds):
-                row = prediction_row(i, entries[i], p)
+                row = {**prediction_row(i, entries[i], p), "image_bytes": image_bytes[i]}
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")
                 done[i] = row
             f.flush()
