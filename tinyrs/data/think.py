@@ -339,10 +339,10 @@ def make_teacher(teacher_cfg: dict, build_dir: str | Path, cache_dir: str | Path
     return OpenAITeacher(client), int(teacher_cfg.get("workers", 8))
 
 
-def stale_captions(think_path: str | Path) -> str | None:
+def stale_captions(think_path: str | Path, captions: list[dict] | None = None) -> str | None:
     """Why a VHM-Instruct-Think file no longer belongs to the instruct file it was made from (rebuilt since,
     with other questions or answers), or None; None too where its report (written by `tinyrs think`) or that
-    file cannot be found."""
+    file cannot be found. `captions`: the file's entries when the caller has read them already."""
     think_path = Path(think_path)
     report = side_paths(think_path)["report"]
     if not report.is_file():
@@ -353,7 +353,7 @@ def stale_captions(think_path: str | Path) -> str | None:
     if not source.is_file():
         return None
     originals = {entry_key(e): last_turns(e)[2] for e in read_json_list(source)}
-    captions = read_json_list(think_path)
+    captions = read_json_list(think_path) if captions is None else captions
     stale = sum(1 for e in captions if (original := originals.get(entry_key(e))) is None
                 or check_caption(last_turns(e)[2], original) is not None)
     if not stale:

@@ -117,7 +117,7 @@ def training_entries(recipe: dict, check_images: str = "exists", progress: bool 
     if "think" in path.name:
         from ..data.think import stale_captions
 
-        if problem := stale_captions(path):
+        if problem := stale_captions(path, entries):  # the file as just read, not read again
             raise DataError(path, None, problem)
     if recipe.get("balance"):
         cap, target = balance_settings(recipe["balance"], "recipe")
