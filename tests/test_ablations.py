@@ -100,6 +100,9 @@ def test_every_arm_is_trained_from_its_parent_and_evaluated(arms):
         if in_a_table:
             assert set(nodes[name]["averages"]["strict"]) >= {"CLS", "VQA", "Ground.", "Gen. Know."}
             assert (nodes[name]["think"] is not None) == is_reasoning(plan, name)
+            outcomes = nodes[name]["outcomes"]  # each question's outcome, for paired standard errors
+            assert set(outcomes) == {f for f in nodes[name]["benchmarks"] if not f.startswith("open_ended")}
+            assert all(len(o["strict"]) == 2 and set(o["strict"]) <= {"0", "1"} for o in outcomes.values()), name
     # the main chain is each stage's latest; an arm never is (PSR, R, PSCR-binary are all stage R runs)
     runs = arms["root"] / "runs"
     assert latest_run("R", runs) == Path(nodes["PSCR"]["run"]) and latest_run("S", runs) == Path(nodes["PS"]["run"])

@@ -110,3 +110,35 @@ def test_a_claim_is_decided_only_beyond_two_standard_errors():
     assert abs(se["VQA"] - 100 * (2 * 0.25 / 30) ** 0.5 / 2) < 1e-9 and set(se) == {"VQA"}
     dior = [b.file for b in BENCHMARKS if b.group == "Ground."]
     assert node_capability_se({"benchmarks": {f: {"strict": 0.0} for f in dior}}, "strict", 30)["Ground."] > 3
+
+
+def test_claims_pair_two_rows_question_by_question_where_both_carry_outcomes():
+    """Two models asked the same 30 questions that differ on a few of them: the paired error is far below the
+    unpaired one, and decides what the unpaired one leaves undecided; other questions (or a dropped
+    question) leave only the unpaired error."""
+    from tinyrs.report.claims import check_claims
+    from tinyrs.report.tables import paired_se
+
+    same_30 = ("q1", "1" * 20 + "0" * 10)
+    assert paired_se({"f": same_30}, {"f": same_30}) == pytest.approx(100 * (2 * 0.5 / 31 - 0) ** 0.5 / 30 ** 0.5)
+    # 6 of 30 right only in the first: p10 = 6.5 / 31, p01 = 0.5 / 31
+    six_more = ("q1", "1" * 26 + "0" * 4)
+    p10, p01 = 6.5 / 31, 0.5 / 31
+    assert paired_se({"f": six_more}, {"f": same_30}) == pytest.approx(100 * ((p10 + p01 - (p10 - p01) ** 2) / 30) ** 0.5)
+    assert paired_se({"f": six_more}, {"f": ("q2", same_30[1])}) is None  # other questions
+    assert paired_se({"f": ("q1", "-" + six_more[1][1:])}, {"f": same_30}) is None  # a dropped question
+    assert paired_se({"f": six_more}, {"g": same_30}) is None and paired_se(None, {"f": same_30}) is None
+    # two benchmarks of a capability: the mean's error is the root of the summed variances over 2
+    two = paired_se({"f": six_more, "g": six_more}, {"f": same_30, "g": same_30})
+    assert two == pytest.approx(paired_se({"f": six_more}, {"f": same_30}) / 2 ** 0.5)
+
+    def row(vqa_outcomes, se, paired=True):
+        vqa = 100 * vqa_outcomes.count("1") / 30
+        return {"CLS": 50.0, "VQA": vqa, "Ground.": 0.0, "Gen. Know.": 30.0, "_se": {"VQA": se},
+                **({"_outcomes": {"VQA": {"f": ("q1", vqa_outcomes)}}} if paired else {})}
+
+    verdict = lambda a, b: check_claims("I", {"TinyRS": a, "TinyRS-R1": b}, [])[1]  # noqa: E731
+    unpaired = verdict(row(six_more[1], 8.0, False), row(same_30[1], 8.6, False))
+    assert unpaired["holds"] == "undecided" and "VQA +20.0 (SE 11.7)" in unpaired["numbers"]
+    paired = verdict(row(six_more[1], 8.0), row(same_30[1], 8.6))
+    assert paired["holds"] == "yes" and "VQA +20.0 (SE 7.9)" in paired["numbers"]

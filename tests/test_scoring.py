@@ -125,6 +125,12 @@ def test_unparsable_boxes_leave_the_compat_denominator_only():
     assert (compat["score"], compat["counted"], compat["unparsed"]) == (0.5, 2, 2)
     assert (strict["score"], strict["counted"]) == (0.25, 4)
     assert strict["mean_iou"] == pytest.approx(0.25)
+    # each question's outcome in order, for paired comparisons; compat marks the dropped ones
+    assert (strict["outcomes"], compat["outcomes"]) == ("1000", "10--")
+    other = [{**rows[0], "answer": "[0, 0, 60, 60]"}, *rows[1:]]
+    assert strict["questions"] == compat["questions"] != score_rows(other, "acc@0.5", "strict")["questions"]
+    closed = score_rows([{"prediction": "yes", "answer": "yes"}, {"prediction": "no", "answer": "yes"}], "accuracy", "strict")
+    assert closed["outcomes"] == "10"
 
 
 def test_box_size_buckets_use_the_truth_pixel_area():

@@ -18,6 +18,8 @@ harness reads as "the answer's numbers, when there are exactly four".
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections import Counter, defaultdict
 
@@ -158,13 +160,28 @@ def _rate(hits: list[bool]) -> float | None:
     return sum(hits) / len(hits) if hits else None
 
 
+def outcomes(hits: list[bool | None]) -> str:
+    """Each question's outcome in question order, one character each: 1 right, 0 wrong, - not counted (compat
+    grounding drops an unparsable box). Two models asked the same questions are compared question by
+    question from these (`report.tables.paired_se`)."""
+    return "".join("-" if h is None else "1" if h else "0" for h in hits)
+
+
+def questions_digest(rows: list[dict]) -> str:
+    """A short digest of the questions and truths scored, in order: outcomes are paired only between models
+    asked the same questions."""
+    text = json.dumps([[r.get("question"), r.get("answer")] for r in rows], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
 def score_rows(rows: list[dict], metric: str, mode: str, grades: list[float | None] | None = None,
                rule: str = "short", ask: str = "tinyrs") -> dict:
     """Score one benchmark's predictions. rows: {prediction, answer, [size], [type]}. `rule`: how compat
     reads a closed answer (the benchmark's, see `compat_answer`); `ask`: how the model was asked (boxes).
 
-    accuracy: {"score", "n" (samples), "counted" (in the denominator)} and, when rows carry a `type`
-    (LHRS-Bench), "by_type". acc@0.5: the same plus "by_size" and "mean_iou". judge: the mean of the
+    accuracy: {"score", "n" (samples), "counted" (in the denominator), "outcomes" (per question, see
+    `outcomes`), "questions" (their digest)} and, when rows carry a `type` (LHRS-Bench), "by_type".
+    acc@0.5: the same plus "by_size" and "mean_iou". judge: the mean of the
     judge's `grades` (0..1, one per row, None for a failed judgement) with the count of failures; the
     same in both modes."""
     if mode not in MODES:
@@ -182,7 +199,8 @@ def score_rows(rows: list[dict], metric: str, mode: str, grades: list[float | No
     else:
         hits = [compat_match(r["prediction"], r["answer"], rule) for r in rows]
     out = {"score": _rate(hits), "n": len(rows), "counted": len(rows),
-           "commonest_answer": commonest_answer_share([r["answer"] for r in rows])}
+           "commonest_answer": commonest_answer_share([r["answer"] for r in rows]),
+           "outcomes": outcomes(hits), "questions": questions_digest(rows)}
     if any(r.get("type") for r in rows):
         by_type = defaultdict(list)
         for r, h in zip(rows, hits):
@@ -193,7 +211,7 @@ def score_rows(rows: list[dict], metric: str, mode: str, grades: list[float | No
 
 
 def _score_grounding(rows: list[dict], mode: str, ask: str) -> dict:
-    hits, ious, buckets, unparsed = [], [], defaultdict(list), 0
+    hits, ious, buckets, unparsed, each = [], [], defaultdict(list), 0, []
     for r in rows:
         if "size" not in r:
             raise DataError(r.get("image", "?"), None, "a grounding prediction row without the image size [h, w]")
@@ -201,13 +219,16 @@ def _score_grounding(rows: list[dict], mode: str, ask: str) -> dict:
         ious.append(i or 0.0)
         unparsed += i is None
         if i is None and mode == "compat":
+            each.append(None)
             continue  # the released harness drops what it cannot parse
         hit = (i or 0.0) >= 0.5
         hits.append(hit)
+        each.append(hit)
         buckets[size_bucket(r["answer"])].append(hit)
     return {"score": _rate(hits), "n": len(rows), "counted": len(hits), "unparsed": unparsed,
             "mean_iou": sum(ious) / len(ious) if ious else None,
-            "by_size": {b: _rate(buckets[b]) for b in ("small", "medium", "large")}}
+            "by_size": {b: _rate(buckets[b]) for b in ("small", "medium", "large")},
+            "outcomes": outcomes(each), "questions": questions_digest(rows)}
 
 
 def judge_grades(judge, rows: list[dict], image_of) -> list[float | None]:

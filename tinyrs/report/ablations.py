@@ -143,6 +143,9 @@ def node_job(plan: dict, name: str, parent_checkpoint: str | None, profile: str,
     return {**summary, "think": think, "eval_seconds": scores["seconds"], "eval_dir": str(out),
             "averages": scores["averages"],
             "benchmarks": {f: {m: s[m]["score"] for m in s} for f, s in scores["benchmarks"].items()},
+            # each question's outcome, for standard errors paired question by question between nodes
+            "outcomes": {f: {"questions": s["strict"]["questions"], **{m: s[m]["outcomes"] for m in s}}
+                         for f, s in scores["benchmarks"].items() if "outcomes" in s["strict"]},
             "commonest_answer": commonest_answer_scores(scores),
             "grounding": vg and {"n": vg["strict"]["n"], "unparsed": vg["strict"]["unparsed"],
                                  "mean_iou": vg["strict"]["mean_iou"], "acc@0.5 strict": vg["strict"]["score"],

@@ -5,7 +5,8 @@ value is above row b's by more than `margin` points (`loss` below, `same` within
 numbers (does the paper's text follow from its table?) and on the toy run's numbers (does the toy
 agree?). The result is a table of verdicts the notebooks print; nothing is asserted by hand.
 
-Rows that carry standard errors (`_se`: {capability: points}, the reproduction's, from its question counts)
+Rows that carry standard errors (the reproduction's: `_se`, {capability: points}, from its question counts,
+and `_outcomes`, each question's outcome, which pair two rows question by question where both have them)
 are judged with them: a comparison is decided only when its difference is more than two standard errors
 from the line it is tested against, else it is "undecided" (a claim with an undecided comparison and none
 that fails is undecided). The paper gives no sample sizes, so its rows carry none and are judged as printed.
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from .paper import CAPABILITIES as CAPS
+from .tables import paired_se
 
 MARGIN = 0.5  # points (percent): a smaller difference counts as "no change"
 NOISE = 2.0  # standard errors: a difference closer than this to the tested line is not decided
@@ -35,7 +37,11 @@ def _d(rows, a, b, cap):
 
 
 def _se(rows, a, b, cap) -> float:
-    """Standard error of the difference of two rows' values (0 for rows that carry none)."""
+    """Standard error of the difference of two rows' values: paired question by question where both rows carry
+    their outcomes on the same questions, else from each row's own (0 for rows that carry none)."""
+    paired = paired_se((rows[a].get("_outcomes") or {}).get(cap), (rows[b].get("_outcomes") or {}).get(cap))
+    if paired is not None:
+        return paired
     return ((rows[a].get("_se") or {}).get(cap, 0.0) ** 2 + (rows[b].get("_se") or {}).get(cap, 0.0) ** 2) ** 0.5
 
 
@@ -91,15 +97,11 @@ def mean_caps(row: dict) -> float:
     return sum(row[c] for c in CAPS) / len(CAPS)
 
 
-def _mean_se(row: dict) -> float:
-    return sum((row.get("_se") or {}).get(c, 0.0) ** 2 for c in CAPS) ** 0.5 / len(CAPS)
-
-
 def best_mean(best: str, others: tuple[str, ...]):
     """Row `best` has the highest mean of the four capabilities (ties count)."""
     def check(rows):
-        m, se = mean_caps(rows[best]), _mean_se(rows[best])
-        return combined(above(m - mean_caps(rows[r]), (se ** 2 + _mean_se(rows[r]) ** 2) ** 0.5, 0.0, strict=False)
+        return combined(above(mean_caps(rows[best]) - mean_caps(rows[r]),
+                              sum(_se(rows, best, r, c) ** 2 for c in CAPS) ** 0.5 / len(CAPS), 0.0, strict=False)
                         for r in others)
     return check
 

@@ -46,6 +46,39 @@ def node_capability_se(node: dict, mode: str, questions: int) -> dict[str, float
     return out
 
 
+def node_capability_outcomes(node: dict, mode: str) -> dict[str, dict[str, tuple[str, str]]]:
+    """{capability: {benchmark file: (questions digest, outcomes)}} of a node, from the per-question outcomes
+    arms.json records (none for nodes recorded before it did)."""
+    from ..evaluation.benchmarks import BENCHMARKS
+
+    recorded, out = node.get("outcomes") or {}, {}
+    for b in BENCHMARKS:
+        if b.file in recorded and b.group in CAPS:
+            out.setdefault(b.group, {})[b.file] = (recorded[b.file]["questions"], recorded[b.file][mode])
+    return out
+
+
+def paired_se(first: dict | None, second: dict | None) -> float | None:
+    """The standard error (points) of the difference of two nodes' averages of one capability, paired question
+    by question: first, second: {benchmark file: (questions digest, outcomes)}. Per benchmark, from the share of
+    questions only the first gets right (b of n) and only the second (c): var = (p10 + p01 - (p10 - p01)^2) / n,
+    smoothed as p10 = (b + 1/2) / (n + 1) so that two models agreeing on all 30 questions are not taken as
+    exactly equal. None where they were not asked the same questions or a question is not counted in one
+    (compat grounding drops unparsable boxes): then only the unpaired error applies."""
+    if not first or not second or set(first) != set(second):
+        return None
+    variance = 0.0
+    for f, (questions, a) in first.items():
+        other_questions, b = second[f]
+        if questions != other_questions or len(a) != len(b) or "-" in a + b or not a:
+            return None
+        n = len(a)
+        p10 = (sum(x > y for x, y in zip(a, b)) + 0.5) / (n + 1)
+        p01 = (sum(x < y for x, y in zip(a, b)) + 0.5) / (n + 1)
+        variance += (p10 + p01 - (p10 - p01) ** 2) / n
+    return 100 * variance ** 0.5 / len(first)
+
+
 def reproduced_rows(table: str, arms: dict, plan: dict, mode: str) -> list[dict]:
     """Table II, III, IV or VI reproduced: one row per table row of the plan, the four capabilities."""
     return [{"row": row, "stages": arms["nodes"][node]["stages"], **node_capabilities(arms["nodes"][node], mode)}
