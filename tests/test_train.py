@@ -117,6 +117,30 @@ def test_what_decides_a_run_is_in_its_key(train_env, tmp_path, monkeypatch):
     assert image_stamp(entries, root) != stamp
 
 
+def test_a_run_is_keyed_by_the_code_training_executes_read_as_syntax(tmp_path):
+    """A comment, or an edit to code training never imports (the reports), reuses a run; an edit to a reward
+    trains again."""
+    from tinyrs import paths
+    from tinyrs.train.stage import code_fingerprint, training_modules
+
+    pkg = tmp_path / "tinyrs"
+    shutil.copytree(paths.PACKAGE_DIR, pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    names = {f.relative_to(pkg).as_posix() for f in training_modules(pkg)}
+    assert {"__init__.py", "train/__init__.py", "train/stage.py", "train/recipes.py", "train/base.py", "rewards.py",
+            "model.py", "llm.py", "data/hf.py", "world/generic.py"} <= names  # imported inside functions too
+    assert not names & {"cli.py", "report/figures.py", "report/claims.py", "evaluation/harness.py", "train/probes.py"}
+    before = code_fingerprint(pkg)
+
+    def append(rel, text):
+        (pkg / rel).write_text((pkg / rel).read_text() + text)
+
+    append("report/figures.py", "\nEDITED = True\n")
+    append("train/stage.py", "\n# a comment\n")
+    assert code_fingerprint(pkg) == before
+    append("rewards.py", "\nEDITED = True\n")
+    assert code_fingerprint(pkg) != before
+
+
 def test_the_toy_base_refuses_a_distributed_launch(train_env, monkeypatch):
     from tinyrs.config import ConfigError
 

@@ -10,6 +10,7 @@ separate vision learning rate, or reproduce the released optimizer (one lr, cons
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -183,11 +184,43 @@ def stage_data(recipe: dict, progress: bool):
     return entries, data_dir, image_root, read_qa_meta(data_dir)
 
 
-def code_fingerprint() -> str:
-    """A hash of the package's source: a run is only reused by the same code."""
+def training_modules(package_dir: Path = paths.PACKAGE_DIR) -> list[Path]:
+    """The package's source files a training run can execute: this module and every package module it imports,
+    directly or not (imports inside functions included), with the __init__ of each package on the way."""
+    top = package_dir.name
+
+    def source(module: str) -> Path | None:
+        p = package_dir.parent.joinpath(*module.split("."))
+        return next((f for f in (p / "__init__.py", p.with_suffix(".py")) if f.is_file()), None)
+
+    found, todo = {}, [f"{top}.train.stage"]
+    while todo:
+        module = todo.pop()
+        if module in found or (f := source(module)) is None:
+            continue
+        found[module] = f
+        parts = module.split(".")
+        package = parts if f.name == "__init__.py" else parts[:-1]
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.Import):
+                todo += [a.name for a in node.names if a.name.split(".")[0] == top]
+            elif isinstance(node, ast.ImportFrom):
+                base = ".".join(package[:len(package) - node.level + 1] + [node.module or ""]) if node.level \
+                    else node.module or ""
+                base = base.rstrip(".")
+                if base.split(".")[0] == top:  # `from . import x` may name a module x
+                    todo += [base, *(f"{base}.{a.name}" for a in node.names)]
+    return sorted(found.values())
+
+
+def code_fingerprint(package_dir: Path = paths.PACKAGE_DIR) -> str:
+    """A hash of the code a training run executes (`training_modules`), read as syntax: a run is reused only by
+    the same code, but an edit to comments or layout, or to code training never imports (reports, evaluation,
+    the command line), reuses it."""
     h = hashlib.sha256()
-    for f in sorted(paths.PACKAGE_DIR.rglob("*.py")):
-        h.update(f.read_bytes())
+    for f in training_modules(package_dir):
+        h.update(f"{f.relative_to(package_dir)}\n{ast.dump(ast.parse(f.read_text()))}\n".encode())
     return h.hexdigest()[:16]
 
 
