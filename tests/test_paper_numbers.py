@@ -110,6 +110,11 @@ def test_a_claim_is_decided_only_beyond_two_standard_errors():
     assert abs(se["VQA"] - 100 * (2 * 0.25 / 30) ** 0.5 / 2) < 1e-9 and set(se) == {"VQA"}
     dior = [b.file for b in BENCHMARKS if b.group == "Ground."]
     assert node_capability_se({"benchmarks": {f: {"strict": 0.0} for f in dior}}, "strict", 30)["Ground."] > 3
+    # n from the recorded outcomes where there are some (all questions on the paper profile, limit 0): compat
+    # grounding counts only the parsed boxes
+    counted = {"benchmarks": {f: {"compat": 0.5} for f in dior}, "outcomes": {f: {"compat": "10" * 5 + "-" * 20} for f in dior}}
+    assert node_capability_se(counted, "compat")["Ground."] == pytest.approx(100 * (6 / 12 * 6 / 12 / 10) ** 0.5)
+    assert node_capability_se({"benchmarks": {f: {"strict": 0.5} for f in dior}}, "strict") == {}  # n unknown
 
 
 def test_claims_pair_two_rows_question_by_question_where_both_carry_outcomes():

@@ -131,6 +131,10 @@ def test_unparsable_boxes_leave_the_compat_denominator_only():
     assert strict["questions"] == compat["questions"] != score_rows(other, "acc@0.5", "strict")["questions"]
     closed = score_rows([{"prediction": "yes", "answer": "yes"}, {"prediction": "no", "answer": "yes"}], "accuracy", "strict")
     assert closed["outcomes"] == "10"
+    from tinyrs.evaluation.scoring import questions_digest
+
+    same_words = [{"image": "a.jpg", "image_bytes": 10, "question": "Classify", "answer": "forest"}]
+    assert questions_digest(same_words) != questions_digest([{**same_words[0], "image": "b.jpg"}])  # another image
 
 
 def test_box_size_buckets_use_the_truth_pixel_area():

@@ -141,6 +141,23 @@ def test_a_run_is_keyed_by_the_code_training_executes_read_as_syntax(tmp_path):
     assert code_fingerprint(pkg) != before
 
 
+def test_training_executes_no_package_module_outside_its_code_key(train_env, tmp_path):
+    """Whatever stages S and R import while they train (in a fresh process, so nothing else was imported
+    before) is among the modules their runs are keyed by: an import added later that the static walk cannot
+    see (a dynamic one) would let an edit to it reuse a stale run."""
+    code = (f"import sys\nfrom tinyrs.train.stage import run_stage, training_modules\n"
+            f"for stage, extra in (('S', []), ('R', ['max_completion_length=8'])):\n"
+            f"    run_stage(stage, 'toy', overrides=['data_dir={train_env['data']}', 'init={train_env['base']}', "
+            f"*extra, *{TINY!r}], runs_root='{tmp_path}', progress=False)\n"
+            f"keyed = {{str(f) for f in training_modules()}}\n"
+            f"print([m for m, mod in sys.modules.items() if m.startswith('tinyrs') and getattr(mod, '__file__', None) "
+            f"and mod.__file__ not in keyed])")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600,
+                       env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_the_toy_base_refuses_a_distributed_launch(train_env, monkeypatch):
     from tinyrs.config import ConfigError
 

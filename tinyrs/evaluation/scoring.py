@@ -168,9 +168,10 @@ def outcomes(hits: list[bool | None]) -> str:
 
 
 def questions_digest(rows: list[dict]) -> str:
-    """A short digest of the questions and truths scored, in order: outcomes are paired only between models
-    asked the same questions."""
-    text = json.dumps([[r.get("question"), r.get("answer")] for r in rows], ensure_ascii=False)
+    """A short digest of the questions scored, in order (image, its byte size, question, truth): outcomes are
+    paired only between models asked the same questions about the same images."""
+    text = json.dumps([[r.get("image"), r.get("image_bytes"), r.get("question"), r.get("answer")] for r in rows],
+                      ensure_ascii=False)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

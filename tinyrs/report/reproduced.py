@@ -36,14 +36,13 @@ def paper_capabilities(table: str) -> dict[str, dict]:
 def toy_capabilities(table: str, profile: str = "toy", results_dir=None, mode: str = "strict") -> dict[str, dict]:
     """{row: {capability: percent, "_se": {capability: its standard error}, "_outcomes": {capability: its
     benchmarks' per-question outcomes}}} of the reproduced table, in one scoring mode (the errors from the
-    evaluation's questions per benchmark, where arms.json records them; the claims pair two rows' outcomes
+    questions each benchmark counted, where arms.json records them; the claims pair two rows' outcomes
     question by question where both have them)."""
     arms, plan = load_arms(profile, results_dir), load_plan(profile)
     rows = as_capability_dict(reproduced_rows(table, arms, plan, mode))  # Table I: its two models as rows
-    questions = int((arms.get("evaluation") or {}).get("limit") or 0)
+    questions = int((arms.get("evaluation") or {}).get("limit") or 0)  # for nodes recorded without outcomes
     for row, node in plan["tables"][table].items():
-        if questions:
-            rows[row]["_se"] = node_capability_se(arms["nodes"][node], mode, questions)
+        rows[row]["_se"] = node_capability_se(arms["nodes"][node], mode, questions)
         rows[row]["_outcomes"] = node_capability_outcomes(arms["nodes"][node], mode)
     return rows
 

@@ -31,18 +31,26 @@ def node_capabilities(node: dict, mode: str) -> dict[str, float | None]:
     return {c: None if avg.get(c) is None else 100 * avg[c] for c in CAPS}
 
 
-def node_capability_se(node: dict, mode: str, questions: int) -> dict[str, float]:
-    """The standard error (points) of each of a node's capability averages, from its benchmarks' scores on
-    `questions` questions each: binomial, with the rate smoothed as (k + 1) / (n + 2) so that a score of 0 or
-    100 on 30 questions is not taken as exact."""
+def node_capability_se(node: dict, mode: str, questions: int = 0) -> dict[str, float]:
+    """The standard error (points) of each of a node's capability averages, from its benchmarks' scores:
+    binomial, with the rate smoothed as (k + 1) / (n + 2) so that a score of 0 or 100 on 30 questions is not
+    taken as exact. n per benchmark: the questions it counted, from the node's recorded outcomes, else
+    `questions` (0: unknown, no error)."""
     from ..evaluation.benchmarks import BENCHMARKS
 
-    out = {}
+    recorded, out = node.get("outcomes") or {}, {}
     for cap in CAPS:
-        rates = [node["benchmarks"].get(b.file, {}).get(mode) for b in BENCHMARKS if b.group == cap]
-        rates = [(r * questions + 1) / (questions + 2) for r in rates if r is not None]
-        if rates:
-            out[cap] = 100 * sum(r * (1 - r) / questions for r in rates) ** 0.5 / len(rates)
+        terms = []
+        for b in (b for b in BENCHMARKS if b.group == cap):
+            rate = node["benchmarks"].get(b.file, {}).get(mode)
+            if rate is None:
+                continue
+            seen = (recorded.get(b.file) or {}).get(mode)
+            n = len(seen) - seen.count("-") if seen else questions
+            smoothed = (rate * n + 1) / (n + 2)
+            terms.append(smoothed * (1 - smoothed) / n if n else None)
+        if terms and None not in terms:
+            out[cap] = 100 * sum(terms) ** 0.5 / len(terms)
     return out
 
 

@@ -216,8 +216,8 @@ def training_modules(package_dir: Path = paths.PACKAGE_DIR) -> list[Path]:
 
 def code_fingerprint(package_dir: Path = paths.PACKAGE_DIR) -> str:
     """A hash of the code a training run executes (`training_modules`), read as syntax: a run is reused only by
-    the same code, but an edit to comments or layout, or to code training never imports (reports, evaluation,
-    the command line), reuses it."""
+    the same code, but an edit to comments or layout, or to modules training never imports (the reports, the
+    evaluation harness, the command line), reuses it. Docstrings are code here: editing one trains again."""
     h = hashlib.sha256()
     for f in training_modules(package_dir):
         h.update(f"{f.relative_to(package_dir)}\n{ast.dump(ast.parse(f.read_text()))}\n".encode())
