@@ -148,9 +148,10 @@ def test_ctrl_c_stops_a_build_with_one_message(tmp_path):
     import signal
     import time
 
+    # Ctrl-C's default handler even where this test runs in a background job, whose children inherit SIGINT ignored
     proc = subprocess.Popen([sys.executable, "-m", "tinyrs.cli", "data", "build", "--profile", "toy", "--out",
                              str(tmp_path / "b"), "--workers", "2", "--no-progress"], stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while not list((tmp_path / "b").glob("images/*/*")) and time.time() < deadline:  # the workers are rendering
         time.sleep(0.2)
