@@ -7,11 +7,12 @@ STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum 
 .PHONY: venv test test-fast reproduce data clean
 
 # torch first, pinned (a looser spec pulls gigabytes of CUDA): this machine's pip finds the CPU wheel of
-# 2.13.0 locally; elsewhere PyPI serves the CUDA build (add --index-url https://download.pytorch.org/whl/cpu
-# for the CPU one). Then the package, at the tested versions (constraints.txt).
+# 2.13.0 locally; elsewhere PyPI serves the CUDA build, and TORCH_INDEX=cpu takes the CPU one from
+# download.pytorch.org. Then the package, at the tested versions (constraints.txt).
+TORCH_INDEX ?=
 $(STAMP):
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url https://download.pytorch.org/whl/$(TORCH_INDEX))
 	$(BIN)/pip install --quiet -c constraints.txt -e ".[dev,serve]"
 	rm -f $(VENV)/.installed-*
 	touch $@

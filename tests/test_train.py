@@ -353,6 +353,9 @@ def test_nothing_to_train_on_or_no_weights_to_start_from_is_one_line_and_leaves_
                      f"data_dir={tmp_path / 'empty'}", *extra]) == 2
         err = capsys.readouterr().err
         assert "instruct_balanced.json is missing: `tinyrs data build --profile paper` makes it" in err, err
+    assert main(["train", "P", "--config", "paper", "--runs-root", str(runs), "--set", f"data_dir={tmp_path / 'empty'}",
+                 "--dry-run"]) == 2  # a paper build writes pretrain.json only from VHM's pre-training captions
+    assert "`tinyrs data build --profile paper --pretrain-json VHM_PRETRAIN.json` makes it" in capsys.readouterr().err
     bad = tmp_path / "bad_meta"  # a mistyped answer type would pick the closed reward for the sample
     bad.mkdir()
     for name in ("rl.json", "build.json", "scenes.jsonl"):
