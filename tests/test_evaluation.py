@@ -234,6 +234,15 @@ def test_predictions_of_another_model_are_never_mixed_in(toy_checkpoint, toy_bui
     asked.clear()
     assert evaluate(other, root, copied, ["AID"], max_new_tokens=4, limit=2, progress=False)["reused_answers"] == 1
     assert asked == [1]
+    # rows written before image_bytes was recorded are kept, and score as the same questions as fresh rows
+    # (the digest that pairs two models' outcomes question by question)
+    fresh = evaluate(other, root, copied, ["AID"], max_new_tokens=4, limit=2, progress=False)
+    rows = copied / "predictions" / "cls_AID.jsonl"
+    rows.write_text("".join(json.dumps({k: v for k, v in json.loads(line).items() if k != "image_bytes"}) + "\n"
+                            for line in rows.read_text().splitlines()))
+    legacy = evaluate(other, root, copied, ["AID"], max_new_tokens=4, limit=2, progress=False)
+    assert asked == [1] and legacy["reused_answers"] == 2
+    assert legacy["benchmarks"]["cls_AID.json"]["strict"]["questions"] == fresh["benchmarks"]["cls_AID.json"]["strict"]["questions"]
 
 
 def test_open_ended_qa_is_graded_by_the_judge(toy_checkpoint, toy_build, tmp_path):
