@@ -94,9 +94,6 @@ def predict_benchmark(engine, data_root: Path, bench, out: Path, limit: int | No
               or r.get("image_bytes", image_bytes[i]) != image_bytes[i])]
     for i in stale:
         del done[i]
-    for i, r in list(done.items()):  # a kept row from before image_bytes: its image is the one there now
-        if "image_bytes" not in r and i < len(entries):
-            done[i] = {**r, "image_bytes": image_bytes[i]}  # so its scores' question digest is a fresh row's
     if stale:
         print(f"{pred_path}: {len(stale)} predictions were made for other questions or images (the evaluation "
               "files changed since): answering them again")
@@ -116,7 +113,9 @@ def predict_benchmark(engine, data_root: Path, bench, out: Path, limit: int | No
             f.flush()
             os.fsync(f.fileno())
             bar.update(len(idx))
-    return [done[i] for i in range(len(entries))], len(entries) - len(todo)
+    # a kept row from before image_bytes was recorded takes the size of its image now (its scores' question
+    # digest is then a fresh row's); a row's own size wins
+    return [{"image_bytes": image_bytes[i], **done[i]} for i in range(len(entries))], len(entries) - len(todo)
 
 
 def score_predictions(rows_by_file: dict[str, list[dict]], modes=MODES, judge=None,

@@ -212,7 +212,7 @@ def score_rows(rows: list[dict], metric: str, mode: str, grades: list[float | No
 
 
 def _score_grounding(rows: list[dict], mode: str, ask: str) -> dict:
-    hits, ious, buckets, unparsed, each = [], [], defaultdict(list), 0, []
+    each, ious, buckets, unparsed = [], [], defaultdict(list), 0  # each: a question's hit, None when dropped
     for r in rows:
         if "size" not in r:
             raise DataError(r.get("image", "?"), None, "a grounding prediction row without the image size [h, w]")
@@ -223,9 +223,9 @@ def _score_grounding(rows: list[dict], mode: str, ask: str) -> dict:
             each.append(None)
             continue  # the released harness drops what it cannot parse
         hit = (i or 0.0) >= 0.5
-        hits.append(hit)
         each.append(hit)
         buckets[size_bucket(r["answer"])].append(hit)
+    hits = [h for h in each if h is not None]
     return {"score": _rate(hits), "n": len(rows), "counted": len(hits), "unparsed": unparsed,
             "mean_iou": sum(ious) / len(ious) if ious else None,
             "by_size": {b: _rate(buckets[b]) for b in ("small", "medium", "large")},

@@ -107,8 +107,9 @@ def training_entries(recipe: dict, check_images: str = "exists", progress: bool 
     data_dir = Path(recipe.get("data_dir") or paths.data_dir(profile))
     path = data_dir / recipe["train_file"]
     if not path.exists():
-        make = ("tinyrs think" if "think" in path.name else f"tinyrs data build --profile {profile}"
-                + (" --pretrain-json VHM_PRETRAIN.json" if profile == "paper" and path.name == "pretrain.json" else ""))
+        make = "tinyrs think" if "think" in path.name else f"tinyrs data build --profile {profile}"
+        if profile == "paper" and path.name == "pretrain.json":  # a paper build writes it from VHM's captions only
+            make += " --pretrain-json VHM_PRETRAIN.json"
         raise FileNotFoundError(f"training file {path} is missing: `{make}` makes it; a build elsewhere is "
                                 f"named with --set data_dir=DIR")
     image_root = image_root_of(data_dir)
