@@ -403,6 +403,13 @@ def test_two_process_ddp_on_cpu(train_env):
         assert len(done) == 1 and (done[0] / "checkpoint" / "model.safetensors").exists()
         assert len(list((runs / name).glob("*-*"))) == 1  # the two ranks shared one run folder
         assert json.loads((done[0] / "complete.json").read_text())["steps"] == 2
+        assert json.loads((done[0] / "run.json").read_text())["launch"] == {"world_size": 2}
+    # one process trains another run (half the global batch): the 2-process one is not reused for it
+    single = run_stage("S", init=str(train_env["base"]), runs_root=runs, progress=False,
+                       overrides=[f"data_dir={train_env['data']}", "max_steps=2", "per_device_train_batch_size=2",
+                                  "logging_steps=1"])
+    assert json.loads((single / "run.json").read_text())["launch"] is None
+    assert len([d for d in (runs / "S").glob("*-*") if (d / "complete.json").exists()]) == 2
 
 
 def test_resume_skips_a_checkpoint_whose_save_was_interrupted(tmp_path):

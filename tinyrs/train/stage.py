@@ -229,8 +229,8 @@ KEY_PACKAGES = ("torch", "transformers", "trl", "peft", "accelerate")  # a new v
 
 def cache_key(recipe: dict, inputs: dict[str, str], init: str | None, settings: dict | None = None) -> str:
     """Identifies a run by what determines it: recipe, input data, starting checkpoint, the settings it reads
-    outside the recipe (the judge of stage R, the toy base's model sizes, the training images' names and sizes),
-    code and library versions. The
+    outside the recipe (the judge of stage R, the toy base's model sizes, the training images' names and sizes,
+    the process count and accelerate strategy it was launched with), code and library versions. The
     starting checkpoint counts by its content (however `init` named it: a stage, a folder) and the data
     folder by its resolved path (the default one too), so the same run asked for in two ways is found."""
     recipe = {k: v for k, v in recipe.items() if not k.startswith("_") and k != "init"}
@@ -252,6 +252,21 @@ def image_stamp(entries: list[dict], image_root: str | Path) -> str:
     for path in sorted({resolve_train_image(e, root) for e in entries if e.get("image")}):
         h.update(f"{path.relative_to(root) if path.is_relative_to(root) else path}\t{path.stat().st_size}\n".encode())
     return h.hexdigest()
+
+
+# what accelerate launch sets that changes how a run trains (strategy, precision); the process count is WORLD_SIZE
+LAUNCH_ENV = ("ACCELERATE_MIXED_PRECISION", "ACCELERATE_USE_FSDP", "FSDP_VERSION", "ACCELERATE_USE_DEEPSPEED",
+              "ACCELERATE_DEEPSPEED_ZERO_STAGE")
+
+
+def launch_settings() -> dict | None:
+    """How this process was launched, where it changes what trains: the number of processes (the global batch is
+    per-device batch x accumulation x processes) and accelerate's strategy and precision. None for one process
+    started without accelerate, the default, whose runs' keys it leaves as they were."""
+    launch = {k: os.environ[k] for k in LAUNCH_ENV if k in os.environ}
+    if (world := int(os.environ.get("WORLD_SIZE", "1"))) > 1:
+        launch["world_size"] = world
+    return launch or None
 
 
 def judge_settings(recipe: dict) -> dict | None:
@@ -302,7 +317,10 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     inputs = {"train_file": str(data_dir / recipe["train_file"])}
     if recipe["kind"] == "grpo" and meta is not None:  # the answer types pick each sample's reward
         inputs["qa_meta"] = str(data_dir / "qa_meta.jsonl")
-    key = cache_key(recipe, inputs, init_path, {"judge": judge_settings(recipe), "images": image_stamp(entries, image_root)})
+    settings = {"judge": judge_settings(recipe), "images": image_stamp(entries, image_root)}
+    if launch := launch_settings():  # 2 GPUs train another run than 1 (twice the global batch)
+        settings["launch"] = launch
+    key = cache_key(recipe, inputs, init_path, settings)
     if reuse and not resume and (cached := finished_run(stage, key, runs_root)):
         return reused(stage, cached, mark_latest, "same recipe, data, starting checkpoint, code and library versions")
     t0 = time.time()
@@ -322,7 +340,8 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     args = trainer_config(recipe["kind"], run / "trainer", fields, seed=seed, disable_tqdm=not progress)
     if _is_main():
         write_run_record(run, stage, recipe, inputs, init_path, seed,
-                         {"cache_key": key, "train_entries": len(entries), "data_dir": str(data_dir), "arm": arm},
+                         {"cache_key": key, "train_entries": len(entries), "data_dir": str(data_dir), "arm": arm,
+                          "launch": launch},
                          resume, trainer_args=args)
     trainable = apply_freeze(model, recipe.get("freeze"))
     trainer = build_trainer(recipe, model, processor, args, entries, image_root, meta, data_dir, run)
