@@ -254,6 +254,47 @@ def test_vision_learning_rate_makes_its_own_param_group(train_env):
                            if n.startswith("model.visual.") and not n.startswith("model.visual.merger."))
 
 
+def test_released_optimizer_is_one_group_with_the_log_warm_up(train_env):
+    """`released_optimizer: true` runs what the released DeepSpeed config did: every parameter in one group at one
+    rate (no vision rate), weight decay on biases and norms too, and WarmupLR's log warm-up to a constant rate."""
+    import math
+
+    from tinyrs.model import load_model, load_processor
+    from tinyrs.train.recipes import load_recipe, trainer_config
+    from tinyrs.train.stage import build_trainer, stage_data
+
+    sets = ["vision_lr=2e-6", "learning_rate=1e-5", "weight_decay=0.1", "warmup_steps=4", "released_optimizer=true"]
+    recipe = load_recipe("S", "toy", [f"data_dir={train_env['data']}", *sets])
+    entries, data_dir, root, meta = stage_data(recipe, False)
+    ckpt = train_env["base"] / "checkpoint"
+    args = trainer_config("sft", train_env["runs"] / "tmp", recipe["trainer"])
+    trainer = build_trainer(recipe, load_model(ckpt), load_processor(ckpt), args, entries[:8], root, meta, data_dir,
+                            train_env["runs"] / "tmp")
+    [group] = trainer.create_optimizer().param_groups
+    assert group["lr"] == 1e-5 and group["weight_decay"] == 0.1
+    assert sum(p.numel() for p in group["params"]) == sum(p.numel() for p in trainer.model.parameters())
+    run = stage(train_env, "S", *sets, "max_steps=6", "save_steps=6", init=str(train_env["base"]))
+    logged = [m["learning_rate"] for m in load_metrics(run) if "learning_rate" in m]
+    # the rate each step ran at (k from 0): log(k) / log(4) of the peak, the first two at 0, the peak from step 4
+    assert logged == pytest.approx([1e-5 * min(1.0, math.log(max(k, 1)) / math.log(4)) for k in range(6)])
+    assert logged[:2] == [0, 0] and logged[4:] == pytest.approx([1e-5] * 2)
+
+
+def test_schedule_curves_put_the_intended_and_released_rates_side_by_side(tmp_path):
+    import math
+
+    from tinyrs.train.recipes import load_recipe, trainer_config
+    from tinyrs.train.schedules import schedule_curves
+
+    recipe = load_recipe("S", "paper")
+    rows = schedule_curves(trainer_config("sft", tmp_path, recipe["trainer"]), recipe["vision_lr"], 100)
+    lm, vision, released = ([r[k] for r in rows] for k in rows[0] if k != "step")
+    assert (lm[3], vision[3]) == pytest.approx((1e-5, 2e-6)) and lm[1] == pytest.approx(1e-5 / 3)  # 3% warm-up: 3
+    assert lm[-1] < 1e-7 and vision[-1] < 2e-8  # cosine to zero
+    assert released[:2] == [0, 0] and released[2] == pytest.approx(1e-5 * math.log(2) / math.log(3))
+    assert released[3:] == pytest.approx([1e-5] * 97)
+
+
 def test_resume_continues_an_interrupted_run(train_env, tmp_path):
     cmd = [sys.executable, "-m", "tinyrs.train", "S", "--runs-root", str(train_env["runs"]), "--no-progress"]
     opts = ["--set", f"data_dir={train_env['data']}", "--set", "max_steps=12", "--set", "save_steps=3",

@@ -115,6 +115,25 @@ def plot_curves(metrics: list[dict], keys: dict[str, str], title: str, smooth: i
     return fig, rows
 
 
+def plot_schedules(rows: list[dict], title: str, zoom: int):
+    """`train.schedules.schedule_curves` rows: each curve's learning rate per step over the run (left) and over its
+    first `zoom` steps, where the warm-ups differ (right)."""
+    curves = [k for k in rows[0] if k != "step"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.0))
+    for ax, part in zip(axes, (rows, rows[:zoom])):
+        for i, key in enumerate(curves):
+            ax.plot([r["step"] for r in part], [r[key] for r in part], color=f"C{i}", label=key,
+                    linestyle="--" if key.startswith("released") else "-")
+        ax.set_xlabel("optimizer step", fontsize=8)
+        ax.set_ylabel("learning rate", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[1].set_title(f"the first {zoom} steps", fontsize=9)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
 def plot_probe(rows: list[dict], probes: dict | None = None):
     """The stage notebooks' before/after probe (`probes.probe_table` rows) as paired bars, one colour per model:
     the training rewards, greedy and sampled (left), and grounding IoU with its other-image control (right).

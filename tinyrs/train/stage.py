@@ -6,7 +6,7 @@
 
 Full fine-tuning (vision tower included) by default; the recipe can freeze the vision tower, the
 merger or the language model, train LoRA adapters (peft; merged into the saved checkpoint), set a
-separate vision learning rate, or reproduce the released optimizer (one lr, constant after warm-up).
+separate vision learning rate, or reproduce the released optimizer (`schedules`: one group, log warm-up, then constant).
 """
 from __future__ import annotations
 
@@ -30,6 +30,7 @@ from ..data.vhm import read_appended, resolve_train_image
 from ..model import load_model, load_processor, save_checkpoint
 from .callbacks import JsonlMetrics, RunClock, metrics_problem
 from .recipes import FREEZABLE, load_recipe, trainer_config, training_entries
+from .schedules import released_scheduler
 from .runs import (claim, finished_run, fingerprint, latest_run, link_arm, mark_complete, new_run_dir, package_versions,
                    point_latest, resolve_init, trainer_checkpoints, unfinished_runs, write_run_record)
 
@@ -75,17 +76,23 @@ def lora_config(spec: dict | None):
 
 
 class ModuleLearningRates:
-    """Trainer mixin: the vision tower gets `vision_lr` (the paper's intended 2e-6 beside 1e-5)."""
+    """Trainer mixin: the vision tower gets `vision_lr` (the paper's intended 2e-6 beside 1e-5); or, with
+    `released_optimizer`, what the released DeepSpeed config ran instead (`schedules`): one group of every
+    parameter, weight decay on biases and norms too, and DeepSpeed's logarithmic warm-up to a constant rate."""
 
     vision_lr: float | None = None
+    released_optimizer: bool = False
 
     def create_optimizer(self, *args, **kwargs):
-        if self.vision_lr is None or self.optimizer is not None:
+        if (self.vision_lr is None and not self.released_optimizer) or self.optimizer is not None:
             return super().create_optimizer(*args, **kwargs)
         decay = set(self.get_decay_parameter_names(self.model))
         groups: dict[tuple[float, float], list] = {}
         for name, p in self.model.named_parameters():
             if not p.requires_grad:
+                continue
+            if self.released_optimizer:
+                groups.setdefault((self.args.learning_rate, self.args.weight_decay), []).append(p)
                 continue
             lr = self.vision_lr if module_of(name.removeprefix("base_model.model.")) == "vision_tower" else \
                 self.args.learning_rate
@@ -95,6 +102,12 @@ class ModuleLearningRates:
         self.optimizer = opt_cls([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()],
                                  **opt_kwargs)
         return self.optimizer
+
+    def create_scheduler(self, num_training_steps: int, optimizer=None):
+        if self.released_optimizer and self.lr_scheduler is None:
+            self.lr_scheduler = released_scheduler(optimizer or self.optimizer, num_training_steps, self.args)
+            self._created_lr_scheduler = True
+        return super().create_scheduler(num_training_steps, optimizer)
 
 
 class ResumeWeights:
@@ -335,8 +348,8 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
                                   arm, key if reuse else None)
     seed = int(recipe.get("seed", 0))
     fields = dict(recipe.get("trainer") or {})
-    if recipe.get("released_optimizer"):
-        fields["lr_scheduler_type"] = "constant_with_warmup"  # what the DeepSpeed optimizer block did
+    if recipe.get("released_optimizer"):  # the nearest name for the record; the trainer runs WarmupLR's log warm-up
+        fields["lr_scheduler_type"] = "constant_with_warmup"
     args = trainer_config(recipe["kind"], run / "trainer", fields, seed=seed, disable_tqdm=not progress)
     if _is_main():
         write_run_record(run, stage, recipe, inputs, init_path, seed,
@@ -404,7 +417,8 @@ def build_trainer(recipe: dict, model, processor, args, entries, image_root, met
 
     kind = recipe["kind"]
     cls = _trainer_class(kind)
-    cls.vision_lr = None if recipe.get("released_optimizer") else recipe.get("vision_lr")
+    cls.released_optimizer = bool(recipe.get("released_optimizer"))
+    cls.vision_lr = None if cls.released_optimizer else recipe.get("vision_lr")
     callbacks = [JsonlMetrics(run / "metrics.jsonl")]
     common = dict(model=model, args=args, processing_class=processor, callbacks=callbacks,
                   peft_config=lora_config(recipe.get("lora")))
