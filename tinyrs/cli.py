@@ -190,6 +190,8 @@ def cmd_rescore(args):
     from .report.tables import text_table
 
     pred = predictions_folder(args.predictions)
+    if args.out and Path(args.out).is_dir():  # checked before the judge is asked anything
+        raise FileExistsError(f"--out {args.out} is a folder; give the file to write the scores JSON to")
     judge = None
     if (pred / f"{OPEN_ENDED.stem}.jsonl").exists():
         root = Path(args.data_root or recorded_data_root(pred) or ".")
@@ -545,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except (DataError, ImageLoadError, ConfigError, LLMConfigError, CheckpointError, FileNotFoundError,
             FileExistsError, NotADirectoryError) as e:  # bad input: one line
+        if isinstance(e, FileExistsError) and e.filename:  # os.makedirs on an --out that is a file
+            e = f"{e.filename} is a file; a folder is needed there (an --out folder, say)"
         print(f"error: {redact(e)}", file=sys.stderr)  # a key typed into an option is not echoed
         return 2
     except KeyboardInterrupt:

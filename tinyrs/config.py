@@ -50,6 +50,8 @@ def load_yaml_file(path: str | Path):
         mark = getattr(e, "problem_mark", None)
         where = f", line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}{where}: not valid YAML ({getattr(e, 'problem', None) or e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}): not a config, recipe or plan file") from None
 
 
 def parse_value(text: str):

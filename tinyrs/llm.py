@@ -163,8 +163,9 @@ class LLMClient:
             raise LLMConfigError(f"{name}: api_key_env is the *name* of the environment variable that holds the key "
                                  "(e.g. OPENAI_API_KEY), not the key")
         if looks_secret(self.base_url or ""):  # user:key@host, ?key=...
-            raise LLMConfigError(f"{name}: base_url carries credentials (user:key@host or ?key=...); give the key through "
-                                 f"${self.settings.api_key_env} instead (a URL is written to caches and reports)")
+            raise LLMConfigError(f"{name}: base_url carries credentials (a user and key before its @, or a key "
+                                 f"parameter); give the key through ${self.settings.api_key_env} instead (a URL is "
+                                 "written to caches and reports)")
         key = os.environ.get(self.settings.api_key_env)
         if not key:
             if self.base_url and any(h in self.base_url for h in LOCAL_HOSTS):
@@ -234,7 +235,7 @@ class LLMClient:
                     invalid = text
                     raise ValueError(f"malformed reply: {problem}")
                 self.cache.put(key, {"model": s.model, "server": self.base_url or "openai", "salt": salt,
-                                     "messages": _summarize_messages(messages), "text": text,
+                                     "messages": _summarize_messages(messages), "text": redact(text, self._secret),
                                      "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
                 return LLMResult(text=text, attempts=attempt + 1, key=key)
             except Exception as e:  # noqa: BLE001 - every failure is classified, recorded, never raised

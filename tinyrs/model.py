@@ -108,7 +108,7 @@ def load_processor(path_or_id: str | Path, min_pixels: int | None = None, max_pi
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
     kwargs = {k: v for k, v in (("min_pixels", min_pixels), ("max_pixels", max_pixels)) if v is not None}
-    with _named_source(path_or_id, marker=None):  # a processor can be saved on its own
+    with named_checkpoint_errors(path_or_id, marker=None):  # a processor can be saved on its own
         tok = AutoTokenizer.from_pretrained(str(path_or_id))
         img = Qwen2VLImageProcessorPil.from_pretrained(str(path_or_id), **kwargs)
     template = None
@@ -226,7 +226,7 @@ def load_model(path_or_id: str | Path, dtype: str = "float32", device_map=None, 
     import torch
     from transformers import Qwen2VLForConditionalGeneration
 
-    with _named_source(path_or_id), _no_hf_bars():
+    with named_checkpoint_errors(path_or_id), _no_hf_bars():
         return Qwen2VLForConditionalGeneration.from_pretrained(
             str(path_or_id), dtype=getattr(torch, dtype) if isinstance(dtype, str) else dtype, device_map=device_map,
             **kwargs)
@@ -273,15 +273,18 @@ class CheckpointError(OSError):
 
 
 @contextmanager
-def _named_source(path_or_id, marker: str | None = "config.json"):
+def named_checkpoint_errors(path_or_id, marker: str | None = "config.json"):
     """Re-raise loading failures with the checkpoint's name and what was tried."""
     if problem := not_a_checkpoint(str(path_or_id), marker):
         raise FileNotFoundError(f"{path_or_id}: {problem}")
+    from safetensors import SafetensorError
+
     try:
         yield
-    except OSError as e:
+    except (OSError, ValueError, TypeError, KeyError, SafetensorError) as e:  # missing, truncated or malformed files
         kind = "local folder" if Path(str(path_or_id)).exists() else "hub id (not a local folder)"
-        raise CheckpointError(f"cannot load Qwen2-VL checkpoint {str(path_or_id)!r} as a {kind}: {e}") from e
+        raise CheckpointError(f"cannot load Qwen2-VL checkpoint {str(path_or_id)!r} as a {kind}: "
+                              f"{type(e).__name__}: {e}") from e
 
 
 def count_parameters(model) -> dict[str, int]:

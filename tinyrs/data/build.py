@@ -23,7 +23,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .. import __version__
-from ..config import ConfigError, is_whole
+from ..config import ConfigError, is_number, is_whole
 from ..evaluation.benchmarks import ALL_EVAL_FILES
 from ..world import World
 from ..world.language import LHRS_TYPES, caption, make_qa
@@ -43,12 +43,23 @@ def image_root_of(build_dir: str | Path) -> Path:
     build_dir = Path(build_dir)
     manifest = build_dir / "build.json"
     if manifest.exists():
-        root = Path(json.loads(manifest.read_text())["image_root"])
+        try:
+            root = Path(json.loads(manifest.read_text())["image_root"])
+        except (ValueError, KeyError, TypeError) as e:
+            raise DataError(manifest, None, f"not a build record with an image_root ({type(e).__name__}: {e}); "
+                            "run the same tinyrs data build again") from e
         return root if root.is_absolute() else build_dir / root
-    if (build_dir / "scenes.jsonl").exists():
+    check_build_finished(build_dir)
+    return build_dir / "images"
+
+
+def check_build_finished(build_dir: str | Path) -> None:
+    """A toy build (it has scenes.jsonl) writes build.json last; without it the build was interrupted and its
+    files (questions, images) may come from two different worlds."""
+    build_dir = Path(build_dir)
+    if (build_dir / "scenes.jsonl").exists() and not (build_dir / "build.json").exists():
         raise DataError(build_dir, None, "a toy build without its build.json, which is written last: the build was "
                         "interrupted and its files may not belong together; run the same tinyrs data build again")
-    return build_dir / "images"
 
 
 # --- rendering jobs (run in worker processes) ---------------------------------------------------
@@ -137,17 +148,21 @@ def render_jobs(jobs: list[ImageJob], cfg: dict, out: Path, workers: int, progre
 
 # --- planning the toy splits ----------------------------------------------------------------------
 
-def _task_counts(n: int, mix: dict[str, float]) -> dict[str, int]:
+def _task_counts(n: int, mix: dict[str, float], name: str = "mix") -> dict[str, int]:
+    if not isinstance(mix, dict) or not all(is_number(w) and w >= 0 for w in mix.values()):
+        raise ConfigError(f"data config {name}: {mix!r} is not a task mix (task: weight >= 0)")
     unknown = set(mix) - set(TASKS)
     if unknown:
-        raise ValueError(f"task mix names unknown tasks {sorted(unknown)}; tasks are {TASKS}")
+        raise ConfigError(f"data config {name}: unknown tasks {sorted(unknown)}; tasks are {TASKS}")
     total = sum(mix.values())
+    if total <= 0 < n:
+        raise ConfigError(f"data config {name}: every weight is 0, so {n} entries have no task")
     return {t: int(round(n * w / total)) for t, w in mix.items() if w > 0}
 
 
 def plan_training_split(split: str, n_entries: int, mix: dict, task_sources: dict, per_image: int) -> list[ImageJob]:
     jobs, index = [], 0
-    for task, n_task in _task_counts(n_entries, mix).items():
+    for task, n_task in _task_counts(n_entries, mix, f"{split}.mix").items():
         q = 1 if task == "CLS" else per_image  # a classification question has one answer per image
         sources = task_sources[task]
         for k in range(math.ceil(n_task / q)):
@@ -158,11 +173,11 @@ def plan_training_split(split: str, n_entries: int, mix: dict, task_sources: dic
     return jobs
 
 
-def count(value, name: str) -> int:
-    """A count from the data config (`name` as in --set, e.g. rl.entries); anything but a whole number >= 0 is an
-    error (a negative one would quietly build an empty split)."""
-    if not is_whole(value) or value < 0:
-        raise ConfigError(f"data config {name}: {value!r} is not a count (a whole number >= 0)")
+def count(value, name: str, least: int = 0) -> int:
+    """A count from the data config (`name` as in --set, e.g. rl.entries); anything but a whole number >= `least`
+    is an error (a negative one would quietly build an empty split)."""
+    if not is_whole(value) or value < least:
+        raise ConfigError(f"data config {name}: {value!r} is not a count (a whole number >= {least})")
     return value
 
 
@@ -223,7 +238,8 @@ def build_toy(cfg: dict, out: str | Path, workers: int | None = None, progress: 
         "pretrain": [ImageJob("pretrain", i, "VersaD", f"images/VersaD/pretrain_{i:06d}.jpg", [("caption", None)])
                      for i in range(count(cfg["pretrain"]["images"], "pretrain.images"))],
         "instruct": plan_training_split("instruct", count(cfg["instruct"]["entries"], "instruct.entries"),
-                                        cfg["instruct"]["mix"], ts, int(cfg["instruct"].get("questions_per_image", 1))),
+                                        cfg["instruct"]["mix"], ts, count(cfg["instruct"].get("questions_per_image", 1),
+                                                                        "instruct.questions_per_image", least=1)),
         "rl": plan_training_split("rl", count(cfg["rl"]["entries"], "rl.entries"), cfg["rl"]["mix"], ts, 1),
     }
     cap, target = balance_settings(cfg.get("balance"), "data config")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
@@ -306,7 +307,8 @@ def box_problems(entry: dict, kind: str, size_wh: tuple[int, int] | None,
     w, h = size_wh
     x1, y1, x2, y2 = box
     if not (0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h):
-        return [(BOX_OUTSIDE, f"box {box} is not inside the {w}x{h} image")]
+        order = "" if x1 < x2 and y1 < y2 else " with x1 < x2 and y1 < y2"
+        return [(BOX_OUTSIDE, f"box {box} is not inside the {w}x{h} image{order}")]
     return []
 
 
@@ -335,7 +337,10 @@ def validate_entries(entries: list, file: str | Path, kind: str = "train", image
     Without `skip_invalid` the first bad entry raises DataError naming file, index and problem.
     """
     report = ValidationReport(file=str(file), total=len(entries))
-    grounding = kind == "eval" and getattr(BY_FILE.get(Path(file).name), "metric", None) == "acc@0.5"
+    bench = BY_FILE.get(Path(file).name) if kind == "eval" else None
+    if kind == "eval" and not entries:
+        raise DataError(file, None, "no entries: an evaluation file is scored whole, and an empty one scores nothing")
+    grounding = getattr(bench, "metric", None) == "acc@0.5"
     valid = []
     image_cache: dict[Path, tuple[str, str] | tuple[int, int]] = {}
     for index, entry in enumerate(tqdm(entries, desc=f"checking {Path(file).name}", disable=not progress,
@@ -359,6 +364,8 @@ def validate_entries(entries: list, file: str | Path, kind: str = "train", image
             size_wh = size_wh or declared
         if not problems:
             problems = box_problems(entry, kind, size_wh, grounding)
+        if not problems and getattr(bench, "rule", None) == "choice":
+            problems = choice_problems(entry)
         if problems:
             pkind, message = problems[0]
             if not skip_invalid:
@@ -369,6 +376,17 @@ def validate_entries(entries: list, file: str | Path, kind: str = "train", image
         valid.append(entry)
     report.valid = len(valid)
     return valid, report
+
+
+def choice_problems(entry: dict) -> list[tuple[str, str]]:
+    """A multiple-choice truth (LHRS-Bench) must be the letter of one of the question's options ("A. ..." lines),
+    as the harness reads it (before the first dot, spaces removed); any letter where the question lists none."""
+    letter = answer_text(entry).split(".")[0].replace(" ", "").upper()
+    options = re.findall(r"^\s*([A-Z])\.", human_text(entry), flags=re.M)
+    if len(letter) != 1 or not letter.isalpha() or (options and letter not in options):
+        listed = f"one of the options {', '.join(options)}" if options else "an option letter"
+        return [(SCHEMA, f"answer {answer_text(entry)!r} is not {listed}")]
+    return []
 
 
 def _check_image(path: Path, mode: str):

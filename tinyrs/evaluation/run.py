@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..data.images import load_rgb
-from ..data.vhm import answer_text, human_text, read_eval_file, resolve_eval_image
+from ..data.images import ImageLoadError, load_rgb
+from ..data.vhm import CORRUPT_IMAGE, DataError, answer_text, human_text, read_eval_file, resolve_eval_image
 from .benchmarks import BY_FILE, user_prompt
 from .generate import generate
 
 
 def benchmark_entries(data_root: str | Path, file: str, limit: int | None = None) -> tuple[Path, list[dict]]:
     """(path, entries) of one evaluation file, the first `limit` entries when given."""
+    from ..data.build import check_build_finished
+
     path = Path(data_root) / file
+    check_build_finished(path.parent.parent)  # a toy build's eval/ folder: its questions and images must match
     entries, _ = read_eval_file(path, check_images="exists", progress=False)
     return path, entries[:limit] if limit else entries
 
@@ -38,8 +41,16 @@ def think_prompting(think: str | None) -> tuple[str | None, str]:
     return system, (f"\n{THINK_INSTRUCTION}" if think == "instruction" else "")
 
 
-def benchmark_images(entries: list[dict], path: Path) -> list[list]:
-    return [[load_rgb(resolve_eval_image(e, path))] for e in entries]
+def benchmark_images(entries: list[dict], path: Path, indices: list[int] | None = None) -> list[list]:
+    """Each entry's image, as a one-image list; `indices`: the entries' places in the file at `path` (default: from
+    0), so that an unreadable image is reported as that file's entry."""
+    images = []
+    for index, entry in zip(indices or range(len(entries)), entries):
+        try:
+            images.append([load_rgb(resolve_eval_image(entry, path))])
+        except ImageLoadError as e:
+            raise DataError(path, index, str(e), CORRUPT_IMAGE) from e
+    return images
 
 
 def prediction_row(index: int, entry: dict, prediction: str) -> dict:

@@ -21,11 +21,11 @@ import math
 import shlex
 from pathlib import Path
 
-from ..config import CONFIGS
+from ..config import CONFIGS, ConfigError
 from ..data.hf import answer_turns
-from ..model import PUBLISHED, QWEN2VL_2B, QWEN2VL_7B, count_parameters
+from ..model import PUBLISHED, QWEN2VL_2B, QWEN2VL_7B, count_parameters, named_checkpoint_errors
 from ..redact import redact
-from .recipes import STAGES, load_recipe, training_entries
+from .recipes import STAGES, load_recipe, trainer_config, training_entries
 from .runs import resolve_init
 
 GIB = 1024 ** 3
@@ -48,7 +48,8 @@ def meta_model(init: str | None):
 
     local = init and Path(init).is_dir() and (Path(init) / "config.json").exists()
     if local:
-        config = AutoConfig.from_pretrained(init)
+        with named_checkpoint_errors(init):
+            config = AutoConfig.from_pretrained(init)
         source = f"config of {init}"
     else:
         dims = PUBLISHED.get(str(init), QWEN2VL_2B)
@@ -93,6 +94,16 @@ def dry_run(recipe: dict, train_args: list[str] | None = None) -> dict:
     `train_args` are the `tinyrs.train` arguments the printed launch command passes on (the stage, --config,
     --init, --set as given), so that it trains what was checked."""
     stage, kind = recipe["stage"], recipe["kind"]
+    if kind == "base":
+        raise ConfigError("the toy base has no dry run: it trains from generic data it makes itself, in one process "
+                          "(about a minute on 2 cores); run `tinyrs train base`")
+    import tempfile
+
+    from .stage import judge_settings
+
+    judge_settings(recipe)  # stage R's judge section exists
+    with tempfile.TemporaryDirectory() as tmp:  # TRL's own checks (a scheduler or optimizer name, say), as a run makes
+        trainer_config(kind, tmp, dict(recipe.get("trainer") or {}), seed=int(recipe.get("seed", 0)))
     init = recipe.get("init")
     if init and init not in STAGES and not init.startswith("arm:"):  # a stage or arm is trained first, on the cluster
         recipe = {**recipe, "init": resolve_init(init)}  # a folder must exist now (a run folder: its checkpoint)

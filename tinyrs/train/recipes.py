@@ -147,6 +147,9 @@ def check_recipe(recipe: dict, where: str) -> None:
                 _check_value(f"{key}.{leaf}", v, spec[leaf], where)
         else:
             _check_value(key, value, spec, where)
+    missing = [k for k in ("kind", "train_file") if k not in recipe and (k == "kind" or recipe.get("kind") != "base")]
+    if missing:
+        raise ConfigError(f"{where}: missing recipe key(s) {', '.join(missing)}")
     if isinstance(recipe.get("trainer"), dict):
         try:
             check_trainer_fields(recipe.get("kind", "sft"), recipe["trainer"])
@@ -198,6 +201,15 @@ def check_trainer_fields(kind: str, fields: dict):
         raise ConfigError(f"unknown {cls.__name__} field(s) {unknown}")
     if "hub_token" in fields:  # a recipe is written to run.json and into the printed launch line
         raise ConfigError("hub_token is refused: give the Hub token through $HF_TOKEN, not a recipe or --set")
+    reports = fields.get("report_to") or []
+    if reports not in ("none", "all"):  # a logger that is not installed fails only when the trainer starts
+        from transformers.integrations import get_available_reporting_integrations
+
+        absent = sorted(set([reports] if isinstance(reports, str) else reports) - {"none"}
+                        - set(get_available_reporting_integrations()))
+        if absent:
+            raise ConfigError(f"{cls.__name__} field report_to: {absent} not installed here (pip install it, or "
+                              "leave report_to out: every run logs to its metrics.jsonl)")
     hints = typing.get_type_hints(cls)
     for key, value in fields.items():
         allowed = set(typing.get_args(hints[key]) or [hints[key]])

@@ -224,8 +224,12 @@ def runs_table(runs_root: str | Path | None = None, stages: list[str] | None = N
         latest = latest_run(stage, runs_root)
         for run in _stage_runs(stage, runs_root):
             if is_complete(run):
-                done = json.loads((run / "complete.json").read_text())
-                status, steps, seconds = "finished", done.get("steps"), done.get("seconds")
+                try:
+                    done = json.loads((run / "complete.json").read_text())
+                    status = "finished"
+                except (OSError, ValueError):
+                    done, status = {}, "finished (its complete.json is unreadable)"
+                steps, seconds = done.get("steps"), done.get("seconds")
             else:
                 whole, _ = trainer_checkpoints(run / "trainer")
                 last = whole[-1] if whole else None

@@ -289,7 +289,11 @@ def judge_settings(recipe: dict) -> dict | None:
         return None
     from ..config import load_config
 
-    section = load_config(recipe.get("profile", "toy"), "llm").get(recipe.get("judge", "judge"))
+    profile, name = recipe.get("profile", "toy"), recipe.get("judge", "judge")
+    cfg = load_config(profile, "llm")
+    if name not in cfg:  # before a run folder is made (and on --dry-run)
+        raise ConfigError(f"the {profile} LLM config has no section {name!r} (tinyrs/configs/{profile}/llm.yaml)")
+    section = cfg[name]
     server = os.environ.get("OPENAI_BASE_URL") if isinstance(section, dict) and not section.get("base_url") else None
     return {"judge": section, "server": server}
 
