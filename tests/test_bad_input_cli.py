@@ -74,6 +74,7 @@ def test_bad_evaluation_answers_and_empty_files(toy_build, tmp_path, capsys):
     root.mkdir()
     (root / "LHRS-Bench").symlink_to(toy_build / "eval" / "LHRS-Bench")
     entries = json.loads((toy_build / "eval" / "LHRS-Bench.json").read_text())[:3]
+    entries[1]["conversations"][-1]["value"] += ")"  # "B)": still the letter the harness reads
     entries[2]["conversations"][-1]["value"] = "Z"
     (root / "LHRS-Bench.json").write_text(json.dumps(entries))
     fails_with(capsys, ["data", "validate", str(root / "LHRS-Bench.json"), "--eval", "--no-progress"],
@@ -105,10 +106,11 @@ def test_bad_recipes_and_settings_fail_on_the_dry_run(toy_build, toy_checkpoint,
     fails_with(capsys, ["train", "S", "--config", str(binary), "--dry-run"], "not UTF-8 text")
     fails_with(capsys, ["train", "base", "--dry-run"], "the toy base has no dry run")
     common = ["--dry-run", "--init", str(toy_checkpoint), "--set", f"data_dir={toy_build}"]
-    fails_with(capsys, ["train", "S", *common, "--set", "lr_scheduler_type=bogus"], "SFTConfig: bogus is not a valid")
+    fails_with(capsys, ["train", "S", *common, "--set", "lr_scheduler_type=bogus"], "SFTConfig field lr_scheduler_type: 'bogus' is not one of")
     fails_with(capsys, ["train", "R", *common, "--set", "judge=bogus"], "no section 'bogus'")
     absent = next(n for n in ("wandb", "comet_ml", "mlflow", "neptune") if n not in get_available_reporting_integrations())
     fails_with(capsys, ["train", "S", *common, "--set", f"report_to={absent}"], f"report_to: ['{absent}'] not installed")
+    assert main(["train", "S", *common, "--set", "report_to=[all]"]) == 0  # whatever is installed
 
 
 def test_an_out_folder_that_is_a_file_and_an_unreadable_run_record(toy_checkpoint, toy_build, tmp_path, capsys):

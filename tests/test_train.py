@@ -274,10 +274,27 @@ def test_released_optimizer_is_one_group_with_the_log_warm_up(train_env):
     assert group["lr"] == 1e-5 and group["weight_decay"] == 0.1
     assert sum(p.numel() for p in group["params"]) == sum(p.numel() for p in trainer.model.parameters())
     run = stage(train_env, "S", *sets, "max_steps=6", "save_steps=6", init=str(train_env["base"]))
+    assert json.loads((run / "run.json").read_text())["optimizer"].startswith("released: one AdamW group")
     logged = [m["learning_rate"] for m in load_metrics(run) if "learning_rate" in m]
     # the rate each step ran at (k from 0): log(k) / log(4) of the peak, the first two at 0, the peak from step 4
     assert logged == pytest.approx([1e-5 * min(1.0, math.log(max(k, 1)) / math.log(4)) for k in range(6)])
     assert logged[:2] == [0, 0] and logged[4:] == pytest.approx([1e-5] * 2)
+
+
+def test_a_deepspeed_config_file_is_part_of_the_launch(tmp_path, monkeypatch):
+    """Its optimizer or scheduler block replaces the recipe's: a run launched with another one is another run."""
+    from tinyrs.train.stage import launch_settings
+
+    assert launch_settings() is None
+    ds = tmp_path / "ds.json"
+    ds.write_text('{"zero_optimization": {"stage": 3}}')
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_CONFIG_FILE", str(ds))
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    first = launch_settings()
+    assert first["world_size"] == 4 and first["ACCELERATE_USE_DEEPSPEED"] == "true"
+    ds.write_text('{"zero_optimization": {"stage": 3}, "scheduler": {"type": "WarmupLR"}}')
+    assert launch_settings()["deepspeed_config"] != first["deepspeed_config"]
 
 
 def test_schedule_curves_put_the_intended_and_released_rates_side_by_side(tmp_path):
@@ -363,6 +380,9 @@ def test_paper_dry_run_without_a_gpu(train_env, capsys):
                  "--set", "strategy=fsdp"]) == 0  # fp32 too, sharded
     fsdp = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert abs(fsdp["memory_per_gpu"]["reference_model_gib"] - 4 * params / fsdp["gpus"] / 2**30) < 0.1
+    assert main(["train", "R", "--config", "paper", "--dry-run", "--set", f"data_dir={train_env['data']}",
+                 "--set", "num_generations=8"]) == 0  # 4 per device x 16 GPUs: whole groups, though not on one
+    capsys.readouterr()
     assert main(["train", "R", "--config", "paper", "--dry-run", "--arm", "NOPE"]) == 2
     assert "--arm NOPE: not an arm of the plan" in capsys.readouterr().err
     # the 7B chain of Table V, from its published dimensions

@@ -547,7 +547,7 @@ def main(argv: list[str] | None = None) -> int:
         args.func(args)
     except (DataError, ImageLoadError, ConfigError, LLMConfigError, CheckpointError, FileNotFoundError,
             FileExistsError, NotADirectoryError) as e:  # bad input: one line
-        if isinstance(e, FileExistsError) and e.filename:  # os.makedirs on an --out that is a file
+        if isinstance(e, FileExistsError) and e.filename and Path(e.filename).is_file():  # makedirs on an --out file
             e = f"{e.filename} is a file; a folder is needed there (an --out folder, say)"
         print(f"error: {redact(e)}", file=sys.stderr)  # a key typed into an option is not echoed
         return 2

@@ -235,7 +235,7 @@ class LLMClient:
                     invalid = text
                     raise ValueError(f"malformed reply: {problem}")
                 self.cache.put(key, {"model": s.model, "server": self.base_url or "openai", "salt": salt,
-                                     "messages": _summarize_messages(messages), "text": redact(text, self._secret),
+                                     "messages": _summarize_messages(messages), "text": text.replace(self._secret, "***") if self._secret else text,
                                      "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
                 return LLMResult(text=text, attempts=attempt + 1, key=key)
             except Exception as e:  # noqa: BLE001 - every failure is classified, recorded, never raised
@@ -346,12 +346,19 @@ def profile_judge(profile: str, section: str = "judge", build_dir: str | Path | 
                   cache_dir: str | Path | None = None):
     """The judge that section `section` of a profile's LLM config (tinyrs/configs/<profile>/llm.yaml) asks
     for, with the price table its cost accounting uses."""
-    from .config import ConfigError, load_config, load_prices
+    from .config import load_prices
+
+    return make_judge(llm_section(profile, section), build_dir=build_dir, cache_dir=cache_dir, prices=load_prices())
+
+
+def llm_section(profile: str, section: str):
+    """Section `section` of a profile's LLM config (tinyrs/configs/<profile>/llm.yaml); an error naming it if absent."""
+    from .config import ConfigError, load_config
 
     cfg = load_config(profile, "llm")
     if section not in cfg:
         raise ConfigError(f"the {profile} LLM config has no section {section!r} (tinyrs/configs/{profile}/llm.yaml)")
-    return make_judge(cfg[section], build_dir=build_dir, cache_dir=cache_dir, prices=load_prices())
+    return cfg[section]
 
 
 def make_judge(cfg: dict, build_dir: str | Path | None = None, cache_dir: str | Path | None = None,

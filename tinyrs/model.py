@@ -279,12 +279,21 @@ def named_checkpoint_errors(path_or_id, marker: str | None = "config.json"):
         raise FileNotFoundError(f"{path_or_id}: {problem}")
     from safetensors import SafetensorError
 
+    name = f"cannot load Qwen2-VL checkpoint {str(path_or_id)!r}"
+    config = Path(str(path_or_id)) / "config.json"
+    if config.is_file():  # a malformed config fails deep inside transformers with an error naming neither
+        try:
+            fields = json.loads(config.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise CheckpointError(f"{name}: {config} is not JSON ({e})") from e
+        if not isinstance(fields, dict) or "model_type" not in fields:
+            raise CheckpointError(f"{name}: {config} is not a model config (a JSON object with a model_type)")
     try:
         yield
-    except (OSError, ValueError, TypeError, KeyError, SafetensorError) as e:  # missing, truncated or malformed files
+    except (OSError, SafetensorError, json.JSONDecodeError, UnicodeDecodeError) as e:  # missing, truncated or
+        # malformed files; other errors (a library's, a bug) keep their traceback
         kind = "local folder" if Path(str(path_or_id)).exists() else "hub id (not a local folder)"
-        raise CheckpointError(f"cannot load Qwen2-VL checkpoint {str(path_or_id)!r} as a {kind}: "
-                              f"{type(e).__name__}: {e}") from e
+        raise CheckpointError(f"{name} as a {kind}: {type(e).__name__}: {e}") from e
 
 
 def count_parameters(model) -> dict[str, int]:

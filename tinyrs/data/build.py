@@ -183,7 +183,7 @@ def count(value, name: str, least: int = 0) -> int:
 
 def plan_eval(stem: str, spec: dict) -> list[ImageJob]:
     jobs = []
-    for i in range(count(spec["n"], f"eval.{stem}.n")):
+    for i in range(count(spec["n"], f"eval.{stem}.n", least=1)):  # an empty benchmark file scores nothing
         subtype = LHRS_TYPES[i % len(LHRS_TYPES)] if spec["task"] == "MC" else spec.get("subtype")
         jobs.append(ImageJob(f"eval/{stem}", i, spec["source"], f"eval/{stem}/{stem}_{i:05d}.jpg",
                              [(spec["task"], subtype)]))

@@ -379,11 +379,12 @@ def validate_entries(entries: list, file: str | Path, kind: str = "train", image
 
 
 def choice_problems(entry: dict) -> list[tuple[str, str]]:
-    """A multiple-choice truth (LHRS-Bench) must be the letter of one of the question's options ("A. ..." lines),
-    as the harness reads it (before the first dot, spaces removed); any letter where the question lists none."""
-    letter = answer_text(entry).split(".")[0].replace(" ", "").upper()
-    options = re.findall(r"^\s*([A-Z])\.", human_text(entry), flags=re.M)
-    if len(letter) != 1 or not letter.isalpha() or (options and letter not in options):
+    """A multiple-choice truth (LHRS-Bench) must start with an option letter ("B", "B.", "B)", "B. building"), one
+    of the question's options ("A. ...", "(B) ...") where it lists them: a word there is never matched by a
+    letter answer."""
+    letter = re.match(r"\s*\(?([A-Za-z])(?:[.)\s]|$)", answer_text(entry))
+    options = re.findall(r"(?:^|\s)\(?([A-Z])[.)]\s", human_text(entry))
+    if not letter or (options and letter.group(1).upper() not in options):
         listed = f"one of the options {', '.join(options)}" if options else "an option letter"
         return [(SCHEMA, f"answer {answer_text(entry)!r} is not {listed}")]
     return []

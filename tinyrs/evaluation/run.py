@@ -15,7 +15,7 @@ def benchmark_entries(data_root: str | Path, file: str, limit: int | None = None
     from ..data.build import check_build_finished
 
     path = Path(data_root) / file
-    check_build_finished(path.parent.parent)  # a toy build's eval/ folder: its questions and images must match
+    check_build_finished(path.absolute().parent.parent)  # a toy build's eval/: its questions and images must match
     entries, _ = read_eval_file(path, check_images="exists", progress=False)
     return path, entries[:limit] if limit else entries
 

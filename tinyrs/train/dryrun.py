@@ -25,7 +25,7 @@ from ..config import CONFIGS, ConfigError
 from ..data.hf import answer_turns
 from ..model import PUBLISHED, QWEN2VL_2B, QWEN2VL_7B, count_parameters, named_checkpoint_errors
 from ..redact import redact
-from .recipes import STAGES, load_recipe, trainer_config, training_entries
+from .recipes import STAGES, load_recipe, training_entries
 from .runs import resolve_init
 
 GIB = 1024 ** 3
@@ -97,13 +97,9 @@ def dry_run(recipe: dict, train_args: list[str] | None = None) -> dict:
     if kind == "base":
         raise ConfigError("the toy base has no dry run: it trains from generic data it makes itself, in one process "
                           "(about a minute on 2 cores); run `tinyrs train base`")
-    import tempfile
-
     from .stage import judge_settings
 
     judge_settings(recipe)  # stage R's judge section exists
-    with tempfile.TemporaryDirectory() as tmp:  # TRL's own checks (a scheduler or optimizer name, say), as a run makes
-        trainer_config(kind, tmp, dict(recipe.get("trainer") or {}), seed=int(recipe.get("seed", 0)))
     init = recipe.get("init")
     if init and init not in STAGES and not init.startswith("arm:"):  # a stage or arm is trained first, on the cluster
         recipe = {**recipe, "init": resolve_init(init)}  # a folder must exist now (a run folder: its checkpoint)

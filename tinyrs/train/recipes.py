@@ -202,14 +202,20 @@ def check_trainer_fields(kind: str, fields: dict):
     if "hub_token" in fields:  # a recipe is written to run.json and into the printed launch line
         raise ConfigError("hub_token is refused: give the Hub token through $HF_TOKEN, not a recipe or --set")
     reports = fields.get("report_to") or []
-    if reports not in ("none", "all"):  # a logger that is not installed fails only when the trainer starts
+    reports = {reports} if isinstance(reports, str) else set(reports)
+    if not reports & {"none", "all"}:  # a logger that is not installed fails only when the trainer starts
         from transformers.integrations import get_available_reporting_integrations
 
-        absent = sorted(set([reports] if isinstance(reports, str) else reports) - {"none"}
-                        - set(get_available_reporting_integrations()))
-        if absent:
+        if absent := sorted(reports - set(get_available_reporting_integrations())):
             raise ConfigError(f"{cls.__name__} field report_to: {absent} not installed here (pip install it, or "
                               "leave report_to out: every run logs to its metrics.jsonl)")
+    from transformers.training_args import OptimizerNames, SchedulerType
+
+    for key, names in (("lr_scheduler_type", SchedulerType), ("optim", OptimizerNames)):
+        if key in fields:  # a name the config would refuse only when built (after a cluster job has queued)
+            choices = [e.value for e in names]
+            if str(getattr(fields[key], "value", fields[key])) not in choices:
+                raise ConfigError(f"{cls.__name__} field {key}: {fields[key]!r} is not one of {choices}")
     hints = typing.get_type_hints(cls)
     for key, value in fields.items():
         allowed = set(typing.get_args(hints[key]) or [hints[key]])

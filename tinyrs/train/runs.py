@@ -225,9 +225,10 @@ def runs_table(runs_root: str | Path | None = None, stages: list[str] | None = N
         for run in _stage_runs(stage, runs_root):
             if is_complete(run):
                 try:
-                    done = json.loads((run / "complete.json").read_text())
-                    status = "finished"
+                    done, status = json.loads((run / "complete.json").read_text()), "finished"
                 except (OSError, ValueError):
+                    done = None
+                if not isinstance(done, dict):
                     done, status = {}, "finished (its complete.json is unreadable)"
                 steps, seconds = done.get("steps"), done.get("seconds")
             else:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 
+RELEASED_OPTIMIZER = "released: one AdamW group of every parameter; DeepSpeed WarmupLR (log warm-up, then constant)"
+
 
 def released_lr_factor(step: int, warmup_steps: int) -> float:
     """The learning rate of optimizer step `step` (from 0) as a fraction of the peak under DeepSpeed's WarmupLR

@@ -30,7 +30,7 @@ from ..data.vhm import read_appended, resolve_train_image
 from ..model import load_model, load_processor, save_checkpoint
 from .callbacks import JsonlMetrics, RunClock, metrics_problem
 from .recipes import FREEZABLE, load_recipe, trainer_config, training_entries
-from .schedules import released_scheduler
+from .schedules import RELEASED_OPTIMIZER, released_scheduler
 from .runs import (claim, finished_run, fingerprint, latest_run, link_arm, mark_complete, new_run_dir, package_versions,
                    point_latest, resolve_init, trainer_checkpoints, unfinished_runs, write_run_record)
 
@@ -274,9 +274,12 @@ LAUNCH_ENV = ("ACCELERATE_MIXED_PRECISION", "ACCELERATE_USE_FSDP", "FSDP_VERSION
 
 def launch_settings() -> dict | None:
     """How this process was launched, where it changes what trains: the number of processes (the global batch is
-    per-device batch x accumulation x processes) and accelerate's strategy and precision. None for one process
+    per-device batch x accumulation x processes), accelerate's strategy and precision, and the content of a DeepSpeed
+    config file it names (whose optimizer or scheduler block replaces the recipe's). None for one process
     started without accelerate, the default, whose runs' keys it leaves as they were."""
     launch = {k: os.environ[k] for k in LAUNCH_ENV if k in os.environ}
+    if ds_file := os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE"):  # its optimizer or scheduler block wins
+        launch["deepspeed_config"] = fingerprint(ds_file) if Path(ds_file).is_file() else ds_file
     if (world := int(os.environ.get("WORLD_SIZE", "1"))) > 1:
         launch["world_size"] = world
     return launch or None
@@ -287,13 +290,9 @@ def judge_settings(recipe: dict) -> dict | None:
     when the section names none). None for a supervised stage."""
     if recipe["kind"] != "grpo":
         return None
-    from ..config import load_config
+    from ..llm import llm_section
 
-    profile, name = recipe.get("profile", "toy"), recipe.get("judge", "judge")
-    cfg = load_config(profile, "llm")
-    if name not in cfg:  # before a run folder is made (and on --dry-run)
-        raise ConfigError(f"the {profile} LLM config has no section {name!r} (tinyrs/configs/{profile}/llm.yaml)")
-    section = cfg[name]
+    section = llm_section(recipe.get("profile", "toy"), recipe.get("judge", "judge"))  # before a run folder is made
     server = os.environ.get("OPENAI_BASE_URL") if isinstance(section, dict) and not section.get("base_url") else None
     return {"judge": section, "server": server}
 
@@ -352,13 +351,13 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
                                   arm, key if reuse else None)
     seed = int(recipe.get("seed", 0))
     fields = dict(recipe.get("trainer") or {})
-    if recipe.get("released_optimizer"):  # the nearest name for the record; the trainer runs WarmupLR's log warm-up
+    if recipe.get("released_optimizer"):  # the nearest name; the trainer runs WarmupLR's log warm-up (run.json says)
         fields["lr_scheduler_type"] = "constant_with_warmup"
     args = trainer_config(recipe["kind"], run / "trainer", fields, seed=seed, disable_tqdm=not progress)
     if _is_main():
         write_run_record(run, stage, recipe, inputs, init_path, seed,
                          {"cache_key": key, "train_entries": len(entries), "data_dir": str(data_dir), "arm": arm,
-                          "launch": launch},
+                          "launch": launch, "optimizer": RELEASED_OPTIMIZER if recipe.get("released_optimizer") else "intended"},
                          resume, trainer_args=args)
     trainable = apply_freeze(model, recipe.get("freeze"))
     trainer = build_trainer(recipe, model, processor, args, entries, image_root, meta, data_dir, run)
