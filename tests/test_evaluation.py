@@ -98,6 +98,7 @@ def test_rescore_names_a_line_that_is_not_a_prediction(tmp_path):
     for body, problem in [('{"index": 1, "quest\n' + json.dumps(row) + "\n", "line 1: not JSON"),
                           (json.dumps(row) + '\n{"index": 1, "answer": "x"}\n', r"line 2: .*lacks question, prediction"),
                           (json.dumps({**row, "index": "0"}) + "\n", "line 1: .*index '0' is not a whole number"),
+                          (json.dumps({**row, "index": -5}) + "\n", "line 1: .*index -5 is not a whole number >= 0"),
                           ("[1, 2]\n", "line 1: .*lacks index"),
                           (json.dumps({**row, "prediction": 5}) + "\n", "line 1: .*prediction 5: not text")]:
         p.write_text(body)

@@ -49,8 +49,8 @@ PREDICTION_KEYS = ("index", "question", "answer", "prediction")
 
 def _prediction_problem(r) -> str | None:
     missing = [k for k in PREDICTION_KEYS if k not in r] if isinstance(r, dict) else list(PREDICTION_KEYS)
-    if missing or not isinstance(r["index"], int):
-        problem = f"lacks {', '.join(missing)}" if missing else f"index {r['index']!r} is not a whole number"
+    if missing or not isinstance(r["index"], int) or isinstance(r["index"], bool) or r["index"] < 0:
+        problem = f"lacks {', '.join(missing)}" if missing else f"index {r['index']!r} is not a whole number >= 0"
         return f"not a prediction row of tinyrs eval ({problem})"
     texts = [k for k in PREDICTION_KEYS[1:] if not isinstance(r[k], str)]
     if texts:
