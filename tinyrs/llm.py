@@ -235,7 +235,8 @@ class LLMClient:
                     invalid = text
                     raise ValueError(f"malformed reply: {problem}")
                 self.cache.put(key, {"model": s.model, "server": self.base_url or "openai", "salt": salt,
-                                     "messages": _summarize_messages(messages), "text": text.replace(self._secret, "***") if self._secret else text,
+                                     "messages": _summarize_messages(messages),
+                                     "text": text.replace(self._secret, "***") if self._secret else text,
                                      "created": time.strftime("%Y-%m-%dT%H:%M:%S")})
                 return LLMResult(text=text, attempts=attempt + 1, key=key)
             except Exception as e:  # noqa: BLE001 - every failure is classified, recorded, never raised

@@ -104,8 +104,8 @@ def predict_benchmark(engine, data_root: Path, bench, out: Path, limit: int | No
         for start in range(0, len(todo), chunk):
             idx = todo[start:start + chunk]
             prompts = [benchmark_prompt(entries[i], bench.file, system, suffix, ask) for i in idx]
-            preds = engine.generate(prompts, benchmark_images([entries[i] for i in idx], path, idx), batch_size=batch_size,
-                                    max_new_tokens=max_new_tokens, progress=False)
+            preds = engine.generate(prompts, benchmark_images([entries[i] for i in idx], path, idx),
+                                    batch_size=batch_size, max_new_tokens=max_new_tokens, progress=False)
             for i, p in zip(idx, preds):
                 row = {**prediction_row(i, entries[i], p), "image_bytes": image_bytes[i]}
                 f.write(json.dumps(row, ensure_ascii=False) + "\n")

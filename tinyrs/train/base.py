@@ -8,7 +8,6 @@ with the same recipe and build text is reused: the base is made once.
 """
 from __future__ import annotations
 
-import os
 import resource
 import time
 from pathlib import Path
@@ -56,9 +55,9 @@ def reasoning_corpus(build_dir: Path, n: int = 600) -> list[str]:
 
 def run_base(recipe: dict, runs_root=None, resume: bool = False, reuse: bool = True, progress: bool = True,
              mark_latest: bool = True) -> Path:
-    from .stage import _shared_run_dir, build_trainer, cache_key, resume_point, reused
+    from .stage import _shared_run_dir, build_trainer, cache_key, resume_point, reused, world_size
 
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # every rank would write the same generic data and run record
+    if world_size() > 1:  # every rank would write the same generic data and run record
         raise ConfigError("the toy base trains in one process (about a minute on 2 cores): run `tinyrs train base` "
                           "without torchrun or accelerate launch")
     build_dir = Path(recipe.get("data_dir") or paths.data_dir("toy"))

@@ -147,8 +147,8 @@ def check_recipe(recipe: dict, where: str) -> None:
                 _check_value(f"{key}.{leaf}", v, spec[leaf], where)
         else:
             _check_value(key, value, spec, where)
-    missing = [k for k in ("kind", "train_file") if k not in recipe and (k == "kind" or recipe.get("kind") != "base")]
-    if missing:
+    required = ("kind",) if recipe.get("kind") == "base" else ("kind", "train_file")  # the base makes its own data
+    if missing := [k for k in required if k not in recipe]:
         raise ConfigError(f"{where}: missing recipe key(s) {', '.join(missing)}")
     if isinstance(recipe.get("trainer"), dict):
         try:

@@ -30,9 +30,9 @@ from ..data.vhm import read_appended, resolve_train_image
 from ..model import load_model, load_processor, save_checkpoint
 from .callbacks import JsonlMetrics, RunClock, metrics_problem
 from .recipes import FREEZABLE, load_recipe, trainer_config, training_entries
-from .schedules import RELEASED_OPTIMIZER, released_scheduler
 from .runs import (claim, finished_run, fingerprint, latest_run, link_arm, mark_complete, new_run_dir, package_versions,
                    point_latest, resolve_init, trainer_checkpoints, unfinished_runs, write_run_record)
+from .schedules import RELEASED_OPTIMIZER, released_scheduler
 
 VISION_TOWER = "model.visual."
 MERGER = "model.visual.merger."
@@ -140,6 +140,11 @@ def _is_main() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
+def world_size() -> int:
+    """The number of processes of this job (torchrun / accelerate launch set WORLD_SIZE; 1 otherwise)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
 def _shared_run_dir(stage: str, runs_root, resume: bool, timeout_s: int = 1800, arm: str | None = None,
                     key: str | None = None) -> tuple[Path, bool]:
     """Rank 0 picks (or creates) the run folder and tells the other ranks: (the folder, whether it resumes).
@@ -166,7 +171,7 @@ def _shared_run_dir(stage: str, runs_root, resume: bool, timeout_s: int = 1800, 
                 print(f"stage {stage}: continuing the unfinished run {run} (same recipe, data and starting "
                       "checkpoint; --force starts a new run)", flush=True)
         run = run or new_run_dir(stage, runs_root)
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+    if world_size() > 1:
         import torch.distributed as dist
 
         if not dist.is_initialized():  # accelerate / the Trainer reuse this process group
@@ -280,8 +285,8 @@ def launch_settings() -> dict | None:
     launch = {k: os.environ[k] for k in LAUNCH_ENV if k in os.environ}
     if ds_file := os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE"):  # its optimizer or scheduler block wins
         launch["deepspeed_config"] = fingerprint(ds_file) if Path(ds_file).is_file() else ds_file
-    if (world := int(os.environ.get("WORLD_SIZE", "1"))) > 1:
-        launch["world_size"] = world
+    if world_size() > 1:
+        launch["world_size"] = world_size()
     return launch or None
 
 
@@ -357,7 +362,8 @@ def _run_stage(stage, config, init, overrides, resume, runs_root, reuse, progres
     if _is_main():
         write_run_record(run, stage, recipe, inputs, init_path, seed,
                          {"cache_key": key, "train_entries": len(entries), "data_dir": str(data_dir), "arm": arm,
-                          "launch": launch, "optimizer": RELEASED_OPTIMIZER if recipe.get("released_optimizer") else "intended"},
+                          "launch": launch,
+                          "optimizer": RELEASED_OPTIMIZER if recipe.get("released_optimizer") else "intended"},
                          resume, trainer_args=args)
     trainable = apply_freeze(model, recipe.get("freeze"))
     trainer = build_trainer(recipe, model, processor, args, entries, image_root, meta, data_dir, run)
