@@ -131,6 +131,20 @@ def test_the_judge_is_asked_as_the_released_grpo_code_asks(fixtures_dir):
     assert user["content"][0]["text"] == " <question> What is here? </question> <answer> A church. </answer> "
 
 
+def test_the_released_judge_section_makes_the_released_request():
+    """The paper profile's judge_released is the released GRPO code's request: its model, temperature and reply
+    limit, and the openai client's own timeout and retry defaults (it built `OpenAI(api_key=...)` and nothing else)."""
+    import openai
+    from openai._constants import INITIAL_RETRY_DELAY, MAX_RETRY_DELAY
+
+    from tinyrs.llm import llm_section
+
+    s = LLMSettings.from_config(llm_section("paper", "judge_released"))
+    assert (s.model, s.temperature, s.max_tokens) == ("gpt-4.1-mini-2025-04-14", 0.2, 32768)
+    assert s.max_retries == openai.DEFAULT_MAX_RETRIES and s.timeout == openai.DEFAULT_TIMEOUT.read
+    assert (s.backoff, s.backoff_max) == (INITIAL_RETRY_DELAY, MAX_RETRY_DELAY) and s.image_max_side is None
+
+
 def test_openai_judge_scores_and_records_failures(tmp_path, fixtures_dir, capsys):
     image = fixtures_dir / "real_images" / "church_010.jpg"
     with FaultServer(judge_reply="Score: 8") as s:

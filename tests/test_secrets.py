@@ -81,6 +81,18 @@ def test_keys_typed_into_options_are_refused_or_masked(tmp_path, monkeypatch):
     with pytest.raises(LLMConfigError, match="the \\*name\\* of the environment variable") as e2:
         LLMClient(LLMSettings(base_url="http://127.0.0.1:9/v1", api_key_env=f"sk-{canary}"))
     assert canary not in str(e.value) + str(e1.value) + str(e2.value)
+    # a key without a telltale prefix, pasted where the variable's name belongs, is neither echoed nor recorded
+    pasted = f"a{canary.lower()}Xy9"
+    with pytest.raises(LLMConfigError, match="environment variable that api_key_env names") as e3:
+        LLMClient(LLMSettings(base_url="https://api.example.com/v1", api_key_env=pasted))
+    monkeypatch.delenv("MY_KEY_VAR", raising=False)
+    with pytest.raises(LLMConfigError, match="set \\$MY_KEY_VAR to the API key"):  # a variable's name is shown
+        LLMClient(LLMSettings(base_url="https://api.example.com/v1", api_key_env="MY_KEY_VAR"))
+    served = LLMClient(LLMSettings(base_url="http://127.0.0.1:9/v1", api_key_env=pasted))  # local: any key
+    assert served.usage_report()["settings"]["api_key_env"] == "***"
+    assert LLMClient(LLMSettings(base_url="http://127.0.0.1:9/v1")).usage_report()["settings"]["api_key_env"] == \
+        "OPENAI_API_KEY"
+    assert canary.lower() not in str(e3.value)
 
     cli = [sys.executable, "-m", "tinyrs.cli"]
     for args in (["think", "--in", "x.json", "--out", "y.json", "--set", f"teacher.api_key=sk-{canary}"],

@@ -381,7 +381,8 @@ def test_paper_dry_run_without_a_gpu(train_env, capsys):
     fsdp = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert abs(fsdp["memory_per_gpu"]["reference_model_gib"] - 4 * params / fsdp["gpus"] / 2**30) < 0.1
     assert main(["train", "R", "--config", "paper", "--dry-run", "--set", f"data_dir={train_env['data']}",
-                 "--set", "num_generations=8"]) == 0  # 4 per device x 16 GPUs: whole groups, though not on one
+                 "--set", "num_generations=8", "--set", "judge=judge_released", "--set", "judge_failure=released"]) == 0
+    # (4 per device x 16 GPUs: whole groups, though not on one; the released judge's request and failure handling)
     capsys.readouterr()
     assert main(["train", "R", "--config", "paper", "--dry-run", "--arm", "NOPE"]) == 2
     assert "--arm NOPE: not an arm of the plan" in capsys.readouterr().err

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from .data.images import ImageLoadError, load_rgb
 from .prompts import JUDGE_SYSTEM, judge_text
-from .redact import looks_secret, redact
+from .redact import key_variable, looks_secret, redact, redact_values
 
 LOCAL_HOSTS = ("localhost", "127.0.0.1", "[::1]", "0.0.0.0")
 
@@ -164,14 +164,14 @@ class LLMClient:
                                  "(e.g. OPENAI_API_KEY), not the key")
         if looks_secret(self.base_url or ""):  # user:key@host, ?key=...
             raise LLMConfigError(f"{name}: base_url carries credentials (a user and key before its @, or a key "
-                                 f"parameter); give the key through ${self.settings.api_key_env} instead (a URL is "
-                                 "written to caches and reports)")
+                                 f"parameter); give the key through {key_variable(self.settings.api_key_env)} "
+                                 "instead (a URL is written to caches and reports)")
         key = os.environ.get(self.settings.api_key_env)
         if not key:
             if self.base_url and any(h in self.base_url for h in LOCAL_HOSTS):
                 key = "EMPTY"  # local servers (vLLM, transformers serve) take any key
             else:
-                raise LLMConfigError(f"{name}: set ${self.settings.api_key_env} to the API key of "
+                raise LLMConfigError(f"{name}: set {key_variable(self.settings.api_key_env)} to the API key of "
                                      f"{self.base_url or 'api.openai.com'} (or point base_url at a local server)")
         self._secret = key
         self._openai = openai
@@ -266,7 +266,7 @@ class LLMClient:
                     + c["completion_tokens"] * price["output"]) / 1e6
         return {"name": self.name, "model": self.settings.model, "server": self.base_url or "api.openai.com",
                 **c, "cost_usd": None if cost is None else round(cost, 6),
-                "price_per_million": price, "settings": {k: v for k, v in asdict(self.settings).items()},
+                "price_per_million": price, "settings": redact_values(asdict(self.settings)),
                 "failures_detail": self.failures[:50]}
 
     def usage_line(self) -> str:

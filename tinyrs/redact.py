@@ -21,6 +21,16 @@ PATTERNS = [
 ]
 # a record's field whose text value is a credential whatever it looks like (not eos_token, max_tokens, api_key_env)
 SECRET_FIELD = re.compile(r"(?:^|[_.-])(?:api[_-]?key|apikey|secret|password|authorization|hub_token)$|^token$", re.I)
+# a variable's name as people write them (OPENAI_API_KEY); a key pasted where its name belongs rarely looks like one
+VARIABLE_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
+
+
+def key_variable(name) -> str:
+    """How a message or record may show an `api_key_env` value: `$NAME` when it looks like a variable's name,
+    else a description (it may be the key itself, pasted where its name belongs)."""
+    if VARIABLE_NAME.fullmatch(str(name)):
+        return f"${name}"
+    return "the environment variable that api_key_env names (its value is not shown: it may be a key)"
 
 
 def redact(text, secret: str | None = None) -> str:
@@ -34,10 +44,12 @@ def redact(text, secret: str | None = None) -> str:
 
 
 def redact_values(obj):
-    """A JSON-like record with every string in it passed through `redact` (a recipe, a run record), and the text
-    of a field named like a credential (token, api_key, password, ...) masked whatever it looks like."""
+    """A JSON-like record with every string in it passed through `redact` (a recipe, a run record), the text
+    of a field named like a credential (token, api_key, password, ...) masked whatever it looks like, and an
+    `api_key_env` that is not a variable's name."""
     if isinstance(obj, dict):
-        return {k: "***" if isinstance(v, str) and v and SECRET_FIELD.search(str(k)) else redact_values(v)
+        return {k: "***" if isinstance(v, str) and v and (SECRET_FIELD.search(str(k)) or k == "api_key_env"
+                                                          and not VARIABLE_NAME.fullmatch(v)) else redact_values(v)
                 for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [redact_values(v) for v in obj]
