@@ -119,6 +119,28 @@ def test_released_judge_failure_reuses_the_previous_grade_or_crashes():
     assert binary(completions, **kwargs) == [1.0, 1.0, 0.0]
 
 
+def test_an_empty_answer_is_judged_only_as_released():
+    """The intended handling scores an empty open-ended answer 0 without asking; the released code sends it to
+    the judge like any other (a grade of 0.2 from a judge that grades the empty text, or a failure to carry)."""
+    class Recording(ScriptedJudge):
+        def score(self, question, answer, image):
+            self.asked = getattr(self, "asked", []) + [answer]
+            return super().score(question, answer, image)
+
+    completions = [conv("<reasoning>r</reasoning><answer>A port.</answer>"),
+                   conv("<reasoning>r</reasoning><answer> </answer>")]
+    kwargs = dict(answer_type=["open"] * 2, solution=[""] * 2, question=["Describe."] * 2, image_path=["a", "b"])
+    intended = Recording([0.9])
+    assert make_rewards(["format", "accuracy"], judge=intended)[1](completions, **kwargs) == [0.9, 0.0]
+    assert intended.asked == ["A port."]
+    released = Recording([0.9, 0.2])
+    assert make_rewards(["format", "accuracy"], judge=released, judge_failure="released")[1](completions, **kwargs) \
+        == [0.9, 0.2]
+    assert released.asked == ["A port.", ""]
+    failing = make_accuracy_reward(judge=ScriptedJudge([0.9, None]), judge_failure="released")
+    assert failing(completions, **kwargs) == [0.9, 0.9]  # its failed judgement reuses the previous grade
+
+
 def test_an_llm_judge_grades_a_batch_concurrently():
     """A judge with an LLM client gets the batch's open answers at once (its `workers`), each grade on its row."""
     import threading

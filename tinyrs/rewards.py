@@ -17,7 +17,7 @@ or judge >= 0.7, else 0); quantized (1 at >= 0.7, linear from 0 at 0.4 to 1 at 0
 `grounding="released"` reproduces the released code's defect: the box is compared with itself, so
 any well-ordered box scores 1.0. `judge_failure="released"` reproduces its second: a failed judge call
 reuses the grade of the batch's previous judged answer, and crashes when there is none yet (a reply
-without a number grades 0 there).
+without a number grades 0 there, and an empty answer is sent to the judge like any other).
 """
 from __future__ import annotations
 
@@ -119,24 +119,27 @@ def shape_score(score: float, variant: str, binary_threshold: float) -> float:
 
 class BatchJudgements:
     """The judge's grades of one batch's open-ended answers, asked once per completion and read by every
-    reward function of the batch (the format reward needs to know which judgements failed)."""
+    reward function of the batch (the format reward needs to know which judgements failed). `released`: as
+    the released code asks, an empty answer is sent to the judge too (else it scores 0 without a call), and
+    a reply without a number grades 0 at once (else it is asked again, then fails)."""
 
-    def __init__(self, judge, unparsable: float | None = None):
-        self.judge, self.unparsable = judge, unparsable  # unparsable: the grade of a reply without a number
+    def __init__(self, judge, released: bool = False):
+        self.judge, self.released = judge, released
         self._batch, self._grades = None, {}
 
     def _grade(self, question: str, answer: str, image) -> float | None:
-        if self.unparsable is not None and hasattr(self.judge, "judgement"):  # an LLM judge says why it failed
-            value, why = self.judge.judgement(question, answer, image, retry_unparsable=False)  # as released
-            return self.unparsable if why == UNPARSABLE else value
+        if self.released and hasattr(self.judge, "judgement"):  # an LLM judge says why it failed
+            value, why = self.judge.judgement(question, answer, image, retry_unparsable=False)
+            return 0.0 if why == UNPARSABLE else value
         return self.judge.score(question, answer, image)
 
     def grades(self, completions, answer_type, question=None, image_path=None) -> dict[int, float | None]:
-        """{row: grade 0..1 or None (failed)} for the batch's open-ended rows with an answer to grade."""
+        """{row: grade 0..1 or None (failed)} for the batch's open-ended rows with an answer to grade (released:
+        every open-ended row)."""
         texts = [answer_part(completion_text(c)) for c in completions]
         batch = (tuple(texts), tuple(answer_type), tuple(question or ()), tuple(map(str, image_path or ())))
         if batch != self._batch:
-            rows = [i for i, t in enumerate(texts) if answer_type[i] == OPEN and t]
+            rows = [i for i, t in enumerate(texts) if answer_type[i] == OPEN and (t or self.released)]
             grade = lambda i: self._grade(question[i] if question else "", texts[i],  # noqa: E731
                                           image_path[i] if image_path else None)
             # an LLM judge's calls go out together, not one after another while every rank's GPU waits
@@ -167,7 +170,7 @@ def make_accuracy_reward(variant: str = "continuous", grounding: str = "intended
     if judge_failure not in JUDGE_FAILURES:
         raise ValueError(f"judge failure handling must be one of {JUDGE_FAILURES}, not {judge_failure!r}")
     judgements = judge if isinstance(judge, BatchJudgements) or judge is None else \
-        BatchJudgements(judge, 0.0 if judge_failure == "released" else None)
+        BatchJudgements(judge, released=judge_failure == "released")
 
     def accuracy_reward(completions, answer_type, solution, question=None, image_path=None, **kwargs):
         grades = judgements.grades(completions, answer_type, question, image_path) if judgements else {}
@@ -180,7 +183,8 @@ def make_accuracy_reward(variant: str = "continuous", grounding: str = "intended
             if kind == GROUNDING:
                 out.append(shape_score(grounding_score(answer, solution[i], grounding == "released"), variant, 0.5))
             elif kind == OPEN:
-                score = grades.get(i) if answer else 0.0  # an empty answer: nothing to grade
+                # no grade for an empty answer (nothing to grade) is 0; for another, no judge at all: None
+                score = grades[i] if i in grades else None if answer else 0.0
                 judged, failed = judged + (i in grades), failed + (i in grades and score is None)
                 if i in grades and judge_failure == "released":
                     if score is None:
@@ -217,6 +221,6 @@ def make_rewards(names: list[str], **accuracy_kwargs) -> list[Callable]:
     if judge is None or "accuracy" not in names:
         return [REGISTRY[n](**accuracy_kwargs) if n == "accuracy" else REGISTRY[n]() for n in names]
     released = accuracy_kwargs.get("judge_failure", "skip") == "released"  # the released code scores every row
-    judgements = BatchJudgements(judge, 0.0 if released else None)
+    judgements = BatchJudgements(judge, released)
     return [make_accuracy_reward(**{**accuracy_kwargs, "judge": judgements}) if n == "accuracy"
             else format_reward if released else unscorable_format_reward(judgements) for n in names]
