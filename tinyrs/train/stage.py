@@ -91,12 +91,13 @@ class ModuleLearningRates:
         for name, p in self.model.named_parameters():
             if not p.requires_grad:
                 continue
-            if self.released_optimizer:
-                groups.setdefault((self.args.learning_rate, self.args.weight_decay), []).append(p)
-                continue
-            lr = self.vision_lr if module_of(name.removeprefix("base_model.model.")) == "vision_tower" else \
-                self.args.learning_rate
-            groups.setdefault((lr, self.args.weight_decay if name in decay else 0.0), []).append(p)
+            if self.released_optimizer:  # one group: one rate, and weight decay on every parameter
+                lr, wd = self.args.learning_rate, self.args.weight_decay
+            else:
+                vision = module_of(name.removeprefix("base_model.model.")) == "vision_tower"
+                lr = self.vision_lr if vision else self.args.learning_rate
+                wd = self.args.weight_decay if name in decay else 0.0
+            groups.setdefault((lr, wd), []).append(p)
         opt_cls, opt_kwargs = self.get_optimizer_cls_and_kwargs(self.args, self.model)
         opt_kwargs.pop("lr", None)
         self.optimizer = opt_cls([{"params": ps, "lr": lr, "weight_decay": wd} for (lr, wd), ps in groups.items()],
