@@ -183,7 +183,7 @@ def make_accuracy_reward(variant: str = "continuous", grounding: str = "intended
             if kind == GROUNDING:
                 out.append(shape_score(grounding_score(answer, solution[i], grounding == "released"), variant, 0.5))
             elif kind == OPEN:
-                # no grade for an empty answer (nothing to grade) is 0; for another, no judge at all: None
+                # not judged: an empty answer scores 0 (nothing to grade), any other None (no judge to ask)
                 score = grades[i] if i in grades else None if answer else 0.0
                 judged, failed = judged + (i in grades), failed + (i in grades and score is None)
                 if i in grades and judge_failure == "released":
