@@ -48,8 +48,8 @@ def redact_values(obj):
     of a field named like a credential (token, api_key, password, ...) masked whatever it looks like, and an
     `api_key_env` that is not a variable's name."""
     if isinstance(obj, dict):
-        return {k: "***" if isinstance(v, str) and v and (SECRET_FIELD.search(str(k)) or k == "api_key_env"
-                                                          and not VARIABLE_NAME.fullmatch(v)) else redact_values(v)
+        return {k: "***" if isinstance(v, str) and v and (SECRET_FIELD.search(str(k)) or (
+                    k == "api_key_env" and not VARIABLE_NAME.fullmatch(v))) else redact_values(v)
                 for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return [redact_values(v) for v in obj]
